@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian machine, skipping whatever is already there,
+# so a second run costs a few seconds. Run as root (CI and the dev machines are root).
+#
+#   rustup targets   aarch64-apple-darwin, x86_64-apple-darwin   (clippy + zigbuild for macOS)
+#   zig              from the `ziglang` PyPI package              (cargo-zigbuild's linker)
+#   cargo-zigbuild   from crates.io                               (links real Mach-O binaries)
+#   llvm-nm          Debian's llvm                                 (checks the ___proc_info import)
+#   prometheus       Debian's package: promtool + a real server   (golden file, rules, e2e)
+#   shellcheck, ruby, wrk, curl, openssl, procps                  (deploy scripts, load, TLS)
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have promtool || need_apt+=(prometheus)
+have prometheus || need_apt+=(prometheus)
+have shellcheck || need_apt+=(shellcheck)
+have ruby || need_apt+=(ruby)
+have wrk || need_apt+=(wrk)
+have curl || need_apt+=(curl)
+have openssl || need_apt+=(openssl)
+have pgrep || need_apt+=(procps)
+have llvm-nm || need_apt+=(llvm)
+have systemd-analyze || need_apt+=(systemd)
+if ((${#need_apt[@]})); then
+    echo "setup: apt-get install ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # --no-install-recommends: prometheus recommends a web stack we do not need.
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+for target in aarch64-apple-darwin x86_64-apple-darwin; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+
+python3 -m ziglang version >/dev/null 2>&1 || python3 -m pip install --quiet ziglang
+have cargo-zigbuild || cargo install --quiet --locked cargo-zigbuild
+echo "setup: all test tools present"

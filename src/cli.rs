@@ -1,0 +1,213 @@
+//! The command line as clap parses it: raw values, checked for shape only. [`crate::config`]
+//! turns them into a [`Config`](crate::config::Config) that can only exist valid.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, Parser, Subcommand};
+
+use crate::collect;
+
+/// libproc_exporter: Prometheus metrics of the process table (macOS `__proc_info`, Linux /proc).
+#[derive(Debug, Parser)]
+#[command(name = "libproc_exporter", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on, HOST:PORT or :PORT for every interface (repeatable).
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":10077")]
+    pub listen_address: Vec<String>,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// Most scrapes answered at once; more get 503 (0 = no limit).
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub max_requests: usize,
+
+    /// Leave out the exporter's own process_* metrics.
+    #[arg(long = "web.disable-exporter-metrics")]
+    pub disable_exporter_metrics: bool,
+
+    /// Which collectors run (--collector.NAME / --no-collector.NAME).
+    #[command(flatten)]
+    pub collectors: CollectorFlags,
+
+    /// Most uid series in libproc_uid_processes (the largest are kept).
+    #[arg(long = "collector.uid.max-series", value_name = "N", default_value_t = 500)]
+    pub uid_max_series: usize,
+
+    /// Most uid series in libproc_ruid_processes (the largest are kept).
+    #[arg(long = "collector.ruid.max-series", value_name = "N", default_value_t = 500)]
+    pub ruid_max_series: usize,
+
+    /// Most terminal series in libproc_tty_processes (the largest are kept).
+    #[arg(long = "collector.tty.max-series", value_name = "N", default_value_t = 500)]
+    pub tty_max_series: usize,
+
+    /// Parents shown in libproc_ppid_processes and libproc_ppid_zombies.
+    #[arg(long = "collector.ppid.top-k", value_name = "K", default_value_t = 10)]
+    pub ppid_top_k: usize,
+
+    /// Parents with fewer children are not shown in libproc_ppid_processes.
+    #[arg(long = "collector.ppid.min-children", value_name = "N", default_value_t = 1)]
+    pub ppid_min_children: u64,
+
+    /// Process groups shown in libproc_pgrp_processes.
+    #[arg(long = "collector.pgrp.top-k", value_name = "K", default_value_t = 10)]
+    pub pgrp_top_k: usize,
+
+    /// Process groups with fewer members are not shown.
+    #[arg(long = "collector.pgrp.min-members", value_name = "N", default_value_t = 2)]
+    pub pgrp_min_members: u64,
+
+    /// Where the process table comes from: auto, libproc, procfs or replay.
+    #[arg(long = "source", value_name = "SOURCE", default_value = "auto", global = true)]
+    pub source: String,
+
+    /// Snapshot file served by --source=replay.
+    #[arg(long = "source.replay-file", value_name = "FILE", global = true)]
+    pub replay_file: Option<PathBuf>,
+
+    /// procfs mount point (Linux).
+    #[arg(long = "path.procfs", value_name = "PATH", default_value = "/proc", global = true)]
+    pub procfs: PathBuf,
+
+    /// Log level: debug, info, warn, error.
+    #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+
+    /// Log format: logfmt or json.
+    #[arg(long = "log.format", value_name = "FORMAT", default_value = "logfmt", global = true)]
+    pub log_format: String,
+
+    /// Validate flags and files, print "configuration ok" and exit without serving.
+    #[arg(long = "check-config")]
+    pub check_config: bool,
+
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Subcommands>,
+}
+
+/// Subcommands; without one the exporter serves.
+#[derive(Debug, Subcommand)]
+pub enum Subcommands {
+    /// List pids by a PROC_* filter, like the Python libproc package's listpids tool.
+    Listpids(ListpidsArgs),
+    /// Write the current process table as a snapshot file (for --source=replay).
+    Record(RecordArgs),
+}
+
+/// `listpids` flags: exactly one filter (default --all).
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct ListpidsArgs {
+    /// Every process (PROC_ALL_PIDS).
+    #[arg(long)]
+    pub all: bool,
+    /// Processes with this effective uid or user name (PROC_UID_ONLY).
+    #[arg(long, value_name = "USER")]
+    pub uid: Option<String>,
+    /// Processes with this real uid or user name (PROC_RUID_ONLY).
+    #[arg(long, value_name = "USER")]
+    pub ruid: Option<String>,
+    /// Children of this pid (PROC_PPID_ONLY).
+    #[arg(long, value_name = "PID", allow_hyphen_values = true)]
+    pub ppid: Option<String>,
+    /// Members of this process group (PROC_PGRP_ONLY).
+    #[arg(long, value_name = "PGID", allow_hyphen_values = true)]
+    pub pgrp: Option<String>,
+    /// Processes on this controlling terminal, by name or path (PROC_TTY_ONLY).
+    #[arg(long, value_name = "TTY")]
+    pub tty: Option<String>,
+    /// A ps-like table instead of bare pids.
+    #[arg(short = 'l', long = "long", group = "format")]
+    pub long: bool,
+}
+
+/// `record` flags.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `--collector.NAME` / `--no-collector.NAME` for every collector in [`collect::ALL`], so a
+/// new collector gets its flags by being registered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CollectorFlags {
+    /// Each collector's name and whether it runs.
+    pub enabled: Vec<(&'static str, bool)>,
+}
+
+/// The flag ids, made once: clap wants `'static` names.
+fn flag_names() -> &'static [(&'static str, &'static str, &'static collect::Info)] {
+    static NAMES: OnceLock<Vec<(&'static str, &'static str, &'static collect::Info)>> =
+        OnceLock::new();
+    NAMES.get_or_init(|| {
+        collect::ALL
+            .iter()
+            .map(|info| {
+                let on: &'static str =
+                    Box::leak(format!("collector.{}", info.name).into_boxed_str());
+                let off: &'static str =
+                    Box::leak(format!("no-collector.{}", info.name).into_boxed_str());
+                (on, off, info)
+            })
+            .collect()
+    })
+}
+
+impl FromArgMatches for CollectorFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = CollectorFlags::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.enabled = flag_names()
+            .iter()
+            .map(|&(on, off, info)| {
+                // The two flags override each other, so the last one given wins.
+                let enabled = if matches.get_flag(on) {
+                    true
+                } else if matches.get_flag(off) {
+                    false
+                } else {
+                    info.default_enabled
+                };
+                (info.name, enabled)
+            })
+            .collect();
+        Ok(())
+    }
+}
+
+impl Args for CollectorFlags {
+    fn augment_args(mut cmd: Command) -> Command {
+        for &(on, off, info) in flag_names() {
+            let default = if info.default_enabled { "on" } else { "off" };
+            cmd = cmd
+                .arg(Arg::new(on).long(on).action(ArgAction::SetTrue).overrides_with(off).help(
+                    format!(
+                        "Enable the {} collector: {} [default: {default}]",
+                        info.name, info.help
+                    ),
+                ))
+                .arg(
+                    Arg::new(off)
+                        .long(off)
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(on)
+                        .help(format!("Disable the {} collector", info.name)),
+                );
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}

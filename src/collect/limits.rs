@@ -1,0 +1,43 @@
+//! `limits`: the kernel's process and terminal limits, beside which the counts are read.
+
+use super::{CollectError, Collector, Context, Family, Output};
+
+/// The `limits` collector.
+pub struct Limits;
+
+impl Collector for Limits {
+    fn name(&self) -> &'static str {
+        "limits"
+    }
+
+    fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
+        let limits = &ctx.snapshot.limits;
+        if let Some(v) = limits.maxproc {
+            out.families.push(Family::single(
+                "libproc_processes_limit",
+                "Most processes the kernel allows (kern.maxproc; Linux kernel.pid_max).",
+                v as f64,
+            ));
+        }
+        if let Some(v) = limits.maxprocperuid {
+            out.families.push(Family::single(
+                "libproc_processes_per_user_limit",
+                "Most processes one real uid may have (kern.maxprocperuid; macOS only).",
+                v as f64,
+            ));
+        }
+        if let Some(v) = limits.ptmx_max {
+            out.families.push(Family::single(
+                "libproc_pty_limit",
+                "Most pseudo-terminals (kern.tty.ptmx_max; Linux kernel.pty.max).",
+                v as f64,
+            ));
+        }
+        match limits.maxproc {
+            Some(_) => Ok(()),
+            None => Err(CollectError(
+                "the process limit (kern.maxproc / kernel.pid_max) could not be read".into(),
+            )),
+        }
+    }
+}

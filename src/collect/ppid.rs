@@ -1,0 +1,50 @@
+//! `ppid`: children of the top-K parents (`PROC_PPID_ONLY`), the largest family, and
+//! unreaped zombies per parent.
+
+use super::{CollectError, Collector, Context, Family, Output};
+
+/// The `ppid` collector.
+pub struct Ppid;
+
+impl Collector for Ppid {
+    fn name(&self) -> &'static str {
+        "ppid"
+    }
+
+    fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
+        let snapshot = ctx.snapshot;
+        // pid 0's "parent" 0 is itself, not a parent.
+        let children = super::count_by(snapshot, |p| (p.pid != 0).then_some(p.ppid));
+        let zombies = super::count_by(snapshot, |p| p.is_zombie().then_some(p.ppid));
+        let max = children.values().copied().max().unwrap_or(0);
+
+        let (kept, dropped) = super::top(children, ctx.caps.ppid_top_k, ctx.caps.ppid_min_children);
+        let mut family = Family::gauge(
+            "libproc_ppid_processes",
+            "Children of each of the top-K parents (PROC_PPID_ONLY); parent is the parent's command name.",
+            &["ppid", "parent"],
+        );
+        for (ppid, n) in kept {
+            family.push(vec![ppid.to_string(), super::comm_of(snapshot, ppid)], n as f64);
+        }
+        out.families.push(family);
+        out.families.push(Family::single(
+            "libproc_ppid_processes_max",
+            "Children of the parent with the most children.",
+            max as f64,
+        ));
+
+        let (kept, dropped_zombies) = super::top(zombies, ctx.caps.ppid_top_k, 1);
+        let mut family = Family::gauge(
+            "libproc_ppid_zombies",
+            "Unreaped zombie children of each of the top-K parents holding zombies.",
+            &["ppid", "parent"],
+        );
+        for (ppid, n) in kept {
+            family.push(vec![ppid.to_string(), super::comm_of(snapshot, ppid)], n as f64);
+        }
+        out.families.push(family);
+        out.truncated += dropped + dropped_zombies;
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! Validated configuration: what the raw [`Cli`] becomes once every value has been checked.
+//! A [`Config`] can only be built valid; a bad value is one [`ConfigError`] naming the flag.
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+
+use crate::cli::Cli;
+use crate::collect::{self, Caps};
+use crate::log;
+use crate::server::ServerConfig;
+use crate::table::{SourceConfig, SourceKind};
+
+/// A bad flag value: which flag, the value, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The flag, with its dashes.
+    pub flag: String,
+    /// The value given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// An error for `flag` given `value`.
+    pub fn new(flag: &str, value: impl fmt::Display, reason: impl Into<String>) -> ConfigError {
+        ConfigError { flag: flag.to_string(), value: value.to_string(), reason: reason.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}: {}", self.flag, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One `--web.listen-address`, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenAddr {
+    /// As given.
+    pub text: String,
+    /// What to bind: for `:PORT`, the IPv6 wildcard (which also accepts IPv4 where the
+    /// system allows dual-stack sockets), then the IPv4 wildcard as a fallback.
+    pub candidates: Vec<SocketAddr>,
+}
+
+impl ListenAddr {
+    /// Parses `HOST:PORT`, `[V6]:PORT` or `:PORT`.
+    pub fn parse(text: &str) -> Result<ListenAddr, ConfigError> {
+        let bad = |reason: &str| ConfigError::new("--web.listen-address", text, reason);
+        if let Some(port) = text.strip_prefix(':') {
+            let port: u16 =
+                port.parse().map_err(|_| bad("the port must be a number from 0 to 65535"))?;
+            let candidates =
+                vec![SocketAddr::from(([0u16; 8], port)), SocketAddr::from(([0u8; 4], port))];
+            return Ok(ListenAddr { text: text.to_string(), candidates });
+        }
+        let (_, port) = text.rsplit_once(':').ok_or_else(|| bad("expected HOST:PORT or :PORT"))?;
+        port.parse::<u16>().map_err(|_| bad("the port must be a number from 0 to 65535"))?;
+        let candidates: Vec<SocketAddr> = text
+            .to_socket_addrs()
+            .map_err(|e| bad(&format!("cannot resolve the host: {e}")))?
+            .collect();
+        if candidates.is_empty() {
+            return Err(bad("the host resolves to no address"));
+        }
+        Ok(ListenAddr { text: text.to_string(), candidates: candidates[..1].to_vec() })
+    }
+
+    /// Binds the first candidate that works; the error is the first candidate's (an address
+    /// in use, say), which is the one the operator asked about.
+    pub fn bind(&self) -> Result<TcpListener, ConfigError> {
+        let mut first_error = None;
+        for addr in &self.candidates {
+            match TcpListener::bind(addr) {
+                Ok(listener) => return Ok(listener),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let e = first_error.map_or_else(|| "nothing to bind".to_string(), |e| e.to_string());
+        Err(ConfigError::new("--web.listen-address", &self.text, e))
+    }
+}
+
+/// Everything the exporter needs, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: Vec<ListenAddr>,
+    /// The HTTP side.
+    pub server: ServerConfig,
+    /// Enabled collectors, in exposition order.
+    pub collectors: Vec<&'static str>,
+    /// Caps and top-K.
+    pub caps: Caps,
+    /// Export `process_*` of the exporter itself.
+    pub exporter_metrics: bool,
+    /// Where the table comes from.
+    pub source: SourceConfig,
+    /// Log level.
+    pub log_level: log::Level,
+    /// Log format.
+    pub log_format: log::Format,
+}
+
+fn at_least_one(flag: &str, value: usize) -> Result<usize, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(flag, value, "must be at least 1"));
+    }
+    Ok(value)
+}
+
+impl Config {
+    /// Checks every value of `cli`.
+    pub fn from_cli(cli: &Cli) -> Result<Config, ConfigError> {
+        let log_level = log::Level::parse(&cli.log_level).ok_or_else(|| {
+            ConfigError::new("--log.level", &cli.log_level, "expected debug, info, warn or error")
+        })?;
+        let log_format = log::Format::parse(&cli.log_format).ok_or_else(|| {
+            ConfigError::new("--log.format", &cli.log_format, "expected logfmt or json")
+        })?;
+        let listen = cli
+            .listen_address
+            .iter()
+            .map(|a| ListenAddr::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let path = &cli.telemetry_path;
+        if !path.starts_with('/') || path == "/" || path.contains(['?', '#', ' ']) {
+            return Err(ConfigError::new(
+                "--web.telemetry-path",
+                path,
+                "must be a path starting with / other than / itself (the landing page), without ? # or spaces",
+            ));
+        }
+        let kind = SourceKind::parse(&cli.source).ok_or_else(|| {
+            ConfigError::new("--source", &cli.source, "expected auto, libproc, procfs or replay")
+        })?;
+        match (kind, &cli.replay_file) {
+            (SourceKind::Replay, None) => {
+                return Err(ConfigError::new(
+                    "--source",
+                    &cli.source,
+                    "needs --source.replay-file",
+                ));
+            }
+            (SourceKind::Replay, Some(_)) | (_, None) => {}
+            (_, Some(file)) => {
+                return Err(ConfigError::new(
+                    "--source.replay-file",
+                    file.display(),
+                    "is only read with --source=replay",
+                ));
+            }
+        }
+        let caps = Caps {
+            uid_max_series: at_least_one("--collector.uid.max-series", cli.uid_max_series)?,
+            ruid_max_series: at_least_one("--collector.ruid.max-series", cli.ruid_max_series)?,
+            tty_max_series: at_least_one("--collector.tty.max-series", cli.tty_max_series)?,
+            ppid_top_k: at_least_one("--collector.ppid.top-k", cli.ppid_top_k)?,
+            ppid_min_children: cli.ppid_min_children,
+            pgrp_top_k: at_least_one("--collector.pgrp.top-k", cli.pgrp_top_k)?,
+            pgrp_min_members: cli.pgrp_min_members,
+        };
+        let collectors: Vec<&'static str> =
+            cli.collectors.enabled.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
+        debug_assert!(collectors.iter().all(|n| collect::build(n).is_some()));
+        Ok(Config {
+            listen,
+            server: ServerConfig {
+                telemetry_path: path.clone(),
+                max_requests: cli.max_requests,
+                ..ServerConfig::default()
+            },
+            collectors,
+            caps,
+            exporter_metrics: !cli.disable_exporter_metrics,
+            source: SourceConfig {
+                kind,
+                replay_file: cli.replay_file.clone(),
+                procfs: cli.procfs.clone(),
+            },
+            log_level,
+            log_format,
+        })
+    }
+
+    /// The collectors this configuration enables, built.
+    pub fn build_collectors(&self) -> Vec<Box<dyn collect::Collector>> {
+        self.collectors.iter().filter_map(|name| collect::build(name)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("libproc_exporter").chain(args.iter().copied()))
+                .unwrap();
+        Config::from_cli(&cli)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.collectors, ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]);
+        assert_eq!(c.listen[0].candidates[0].port(), 10077);
+        assert_eq!(c.server.telemetry_path, "/metrics");
+    }
+
+    #[test]
+    fn collector_flags_toggle_and_the_last_wins() {
+        let c = config(&[
+            "--collector.pgrp",
+            "--no-collector.uid",
+            "--collector.uid",
+            "--no-collector.tty",
+        ])
+        .unwrap();
+        assert_eq!(c.collectors, ["processes", "uid", "ruid", "ppid", "pgrp", "tree", "limits"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let e = config(&["--collector.ppid.top-k", "0"]).unwrap_err();
+        assert_eq!(e.to_string(), "--collector.ppid.top-k \"0\": must be at least 1");
+        let e = config(&["--web.listen-address", "nonsense"]).unwrap_err();
+        assert_eq!(e.flag, "--web.listen-address");
+        let e = config(&["--web.listen-address", ":99999"]).unwrap_err();
+        assert!(e.reason.contains("port"), "{e}");
+        let e = config(&["--source", "kvm"]).unwrap_err();
+        assert_eq!(e.flag, "--source");
+        let e = config(&["--source", "replay"]).unwrap_err();
+        assert!(e.reason.contains("--source.replay-file"), "{e}");
+        let e = config(&["--web.telemetry-path", "metrics"]).unwrap_err();
+        assert_eq!(e.flag, "--web.telemetry-path");
+        let e = config(&["--log.level", "loud"]).unwrap_err();
+        assert_eq!(e.flag, "--log.level");
+    }
+
+    #[test]
+    fn ipv6_and_host_addresses_parse() {
+        assert_eq!(
+            ListenAddr::parse("[::1]:9100").unwrap().candidates,
+            ["[::1]:9100".parse().unwrap()]
+        );
+        assert_eq!(
+            ListenAddr::parse("127.0.0.1:0").unwrap().candidates,
+            ["127.0.0.1:0".parse().unwrap()]
+        );
+    }
+}

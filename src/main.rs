@@ -1,0 +1,157 @@
+//! The `libproc_exporter` binary: parse flags, set up logging, hand over to the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use libproc_exporter::cli::{Cli, Subcommands};
+use libproc_exporter::config::Config;
+use libproc_exporter::metrics::{Exporter, VERSION};
+use libproc_exporter::{commands, log, server, table};
+
+/// Prints one line and returns the exit code for a usage error (2) or a runtime one (1).
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "libproc_exporter: error: {message}");
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's first line names the flag and what is wrong; its usage block follows.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            return fail(2, first.trim_start_matches("error: "));
+        }
+    };
+    let config = match Config::from_cli(&cli) {
+        Ok(config) => config,
+        Err(e) => return fail(2, e),
+    };
+    log::init(config.log_level, config.log_format);
+
+    let mut source = match table::open(&config.source) {
+        Ok(source) => source,
+        Err(e) => return fail(1, e),
+    };
+    match &cli.command {
+        Some(Subcommands::Listpids(args)) => {
+            let mut stdout = std::io::stdout().lock();
+            return match commands::listpids(source.as_mut(), args, &mut stdout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(1, e),
+            };
+        }
+        Some(Subcommands::Record(args)) => {
+            let result = match &args.output {
+                Some(path) => std::fs::File::create(path)
+                    .map_err(|e| format!("--output {}: {e}", path.display()))
+                    .and_then(|mut file| commands::record(source.as_mut(), &mut file)),
+                None => commands::record(source.as_mut(), &mut std::io::stdout().lock()),
+            };
+            return match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(1, e),
+            };
+        }
+        None => {}
+    }
+
+    if cli.check_config {
+        println!("configuration ok");
+        return ExitCode::SUCCESS;
+    }
+    serve(config, source)
+}
+
+fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
+    let mut listeners = Vec::new();
+    for listen in &config.listen {
+        match listen.bind().and_then(|l| {
+            l.set_nonblocking(true).map(|()| l).map_err(|e| {
+                libproc_exporter::config::ConfigError::new(
+                    "--web.listen-address",
+                    &listen.text,
+                    e.to_string(),
+                )
+            })
+        }) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) => return fail(1, e),
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(1, format!("starting the async runtime: {e}")),
+    };
+    let exporter = Arc::new(Exporter::new(
+        source,
+        config.build_collectors(),
+        config.caps.clone(),
+        config.exporter_metrics,
+    ));
+    runtime.block_on(async move {
+        let mut tokio_listeners = Vec::new();
+        let mut addresses = Vec::new();
+        for listener in listeners {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    addresses.push(l.local_addr().map(|a| a.to_string()).unwrap_or_default());
+                    tokio_listeners.push(l);
+                }
+                Err(e) => return fail(1, format!("--web.listen-address: {e}")),
+            }
+        }
+        log::info(
+            "starting libproc_exporter",
+            &[
+                ("version", VERSION),
+                ("source", exporter.source_name()),
+                ("collectors", &config.collectors.join(",")),
+                ("listen", &addresses.join(",")),
+                ("telemetry_path", &config.server.telemetry_path),
+            ],
+        );
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            log::warn(
+                "running as root: not needed for any count; a dedicated user sees the same counts (see README, Privileges)",
+                &[],
+            );
+        }
+        match server::run(tokio_listeners, exporter, config.server.clone(), shutdown_signal()).await {
+            Ok(()) => {
+                log::info("stopped", &[]);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e),
+        }
+    })
+}
+
+/// Completes on SIGTERM (what launchd and systemd send) or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        log::error("cannot install signal handlers; stop with SIGKILL", &[]);
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => log::info("received SIGTERM, shutting down", &[]),
+        _ = int.recv() => log::info("received SIGINT, shutting down", &[]),
+    }
+}

@@ -1,0 +1,245 @@
+//! Counts -> Prometheus text, built fresh for every scrape.
+//!
+//! [`Exporter::scrape`] is the whole of a scrape below the HTTP layer: one snapshot, every
+//! enabled collector over it (timed, with its success), the exporter's own metrics, and the
+//! text exposition. Nothing is kept between scrapes except the source's buffers, the user
+//! name cache and the collection counter, so nothing can go stale.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use prometheus::proto::{self, MetricType};
+
+use crate::collect::{self, Caps, Collector, Context, Family, Kind, Output};
+use crate::log;
+use crate::table::{Snapshot, Source};
+use crate::users::UserNames;
+
+mod process;
+
+/// The build, for `libproc_build_info` and the landing page.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything a scrape needs, shared by all requests.
+pub struct Exporter {
+    source: Mutex<Box<dyn Source>>,
+    source_name: &'static str,
+    collectors: Vec<Box<dyn Collector>>,
+    caps: Caps,
+    users: UserNames,
+    exporter_metrics: bool,
+    collections: AtomicU64,
+}
+
+impl Exporter {
+    /// An exporter reading `source` with the named collectors.
+    pub fn new(
+        source: Box<dyn Source>,
+        collectors: Vec<Box<dyn Collector>>,
+        caps: Caps,
+        exporter_metrics: bool,
+    ) -> Exporter {
+        Exporter {
+            source_name: source.name(),
+            source: Mutex::new(source),
+            collectors,
+            caps,
+            users: UserNames::new(),
+            exporter_metrics,
+            collections: AtomicU64::new(0),
+        }
+    }
+
+    /// How many process-table collections have run (single flight keeps this at one per
+    /// burst of concurrent scrapes).
+    pub fn collections(&self) -> u64 {
+        self.collections.load(Ordering::Relaxed)
+    }
+
+    /// The source's name.
+    pub fn source_name(&self) -> &'static str {
+        self.source_name
+    }
+
+    /// Takes one snapshot (blocking: call it off the async threads).
+    pub fn snapshot(&self) -> Result<Snapshot, crate::table::Error> {
+        let mut source = self.source.lock().unwrap_or_else(|p| p.into_inner());
+        self.collections.fetch_add(1, Ordering::Relaxed);
+        source.snapshot()
+    }
+
+    /// One whole scrape, rendered. Collectors still to run after `deadline` report success 0
+    /// instead of running; a failed snapshot fails every collector but the scrape still
+    /// answers with what it has.
+    pub fn scrape(&self, deadline: Option<Instant>) -> String {
+        let started = Instant::now();
+        let snapshot = self.snapshot();
+        let snapshot_seconds = started.elapsed().as_secs_f64();
+        let mut families = Vec::new();
+        let mut duration = Family::gauge(
+            "libproc_scrape_collector_duration_seconds",
+            "Time each collector took to count this scrape's snapshot.",
+            &["collector"],
+        );
+        let mut success = Family::gauge(
+            "libproc_scrape_collector_success",
+            "1 when the collector succeeded this scrape, 0 when it failed or missed the scrape deadline.",
+            &["collector"],
+        );
+        let mut truncated = Family::gauge(
+            "libproc_series_truncated",
+            "Label sets dropped this scrape by a collector's series cap or top-K (the totals stay exact).",
+            &["collector"],
+        );
+        match &snapshot {
+            Ok(snapshot) => {
+                let ctx = Context { snapshot, users: &self.users, caps: &self.caps };
+                for collector in &self.collectors {
+                    let name = collector.name().to_string();
+                    let t = Instant::now();
+                    let mut out = Output::default();
+                    let result = if deadline.is_some_and(|d| t >= d) {
+                        Err(collect::CollectError(
+                            "the scrape deadline passed before it ran".into(),
+                        ))
+                    } else {
+                        collector.collect(&ctx, &mut out)
+                    };
+                    if let Err(e) = &result {
+                        log::warn(
+                            "collector failed",
+                            &[("collector", &name), ("err", &e.to_string())],
+                        );
+                    }
+                    families.append(&mut out.families);
+                    duration.push(vec![name.clone()], t.elapsed().as_secs_f64());
+                    success.push(vec![name.clone()], f64::from(u8::from(result.is_ok())));
+                    truncated.push(vec![name], out.truncated as f64);
+                }
+                let mut unreadable = Family::gauge(
+                    "libproc_pids_unreadable",
+                    "Pids listed but not read this scrape, by reason: vanished (exited meanwhile), permission (EPERM, a sandbox), other.",
+                    &["reason"],
+                );
+                let u = snapshot.unreadable;
+                for (reason, n) in
+                    [("vanished", u.vanished), ("permission", u.permission), ("other", u.other)]
+                {
+                    unreadable.push(vec![reason.into()], n as f64);
+                }
+                families.push(unreadable);
+                families.push(Family::single(
+                    "libproc_privileged",
+                    "1 when full information about other users' processes is readable (root).",
+                    f64::from(u8::from(snapshot.privileged)),
+                ));
+            }
+            Err(e) => {
+                log::error(
+                    "reading the process table failed",
+                    &[("source", self.source_name), ("err", &e.to_string())],
+                );
+                for collector in &self.collectors {
+                    let name = collector.name().to_string();
+                    duration.push(vec![name.clone()], 0.0);
+                    success.push(vec![name], 0.0);
+                }
+            }
+        }
+        families.push(duration);
+        families.push(success);
+        families.push(truncated);
+        families.push(Family::single(
+            "libproc_snapshot_duration_seconds",
+            "Time to read the process table this scrape.",
+            snapshot_seconds,
+        ));
+        families.push(Family {
+            name: "libproc_collections_total",
+            help: "Process-table collections since start; concurrent scrapes share one.",
+            kind: Kind::Counter,
+            label_names: &[],
+            samples: vec![collect::Sample { labels: Vec::new(), value: self.collections() as f64 }],
+        });
+        families.push(build_info());
+        if self.exporter_metrics {
+            families.extend(process::families());
+        }
+        render(&families)
+    }
+}
+
+/// `libproc_build_info`: constant 1 with the version, git revision, compiler and target.
+fn build_info() -> Family {
+    let mut family = Family::gauge(
+        "libproc_build_info",
+        "A constant 1 labelled with the version, git revision, rustc version and target it was built from.",
+        &["version", "revision", "rustc_version", "target"],
+    );
+    family.push(
+        vec![
+            VERSION.to_string(),
+            option_env!("LIBPROC_EXPORTER_REVISION").unwrap_or("unknown").to_string(),
+            env!("LIBPROC_EXPORTER_RUSTC").to_string(),
+            env!("LIBPROC_EXPORTER_TARGET").to_string(),
+        ],
+        1.0,
+    );
+    family
+}
+
+/// Renders families in the Prometheus text format (0.0.4).
+pub fn render(families: &[Family]) -> String {
+    let mut mfs = Vec::with_capacity(families.len());
+    // A family without samples (no process has a terminal, say) is left out: the text format
+    // has nothing to say about it, and the encoder refuses it.
+    for family in families.iter().filter(|f| !f.samples.is_empty()) {
+        let mut mf = proto::MetricFamily::default();
+        mf.set_name(family.name.to_string());
+        mf.set_help(family.help.to_string());
+        mf.set_field_type(match family.kind {
+            Kind::Gauge => MetricType::GAUGE,
+            Kind::Counter => MetricType::COUNTER,
+        });
+        let metrics = family
+            .samples
+            .iter()
+            .map(|sample| {
+                let labels = family
+                    .label_names
+                    .iter()
+                    .zip(&sample.labels)
+                    .map(|(name, value)| {
+                        let mut pair = proto::LabelPair::default();
+                        pair.set_name(name.to_string());
+                        pair.set_value(value.clone());
+                        pair
+                    })
+                    .collect();
+                let mut metric = proto::Metric::from_label(labels);
+                match family.kind {
+                    Kind::Gauge => {
+                        let mut g = proto::Gauge::default();
+                        g.set_value(sample.value);
+                        metric.set_gauge(g);
+                    }
+                    Kind::Counter => {
+                        let mut c = proto::Counter::default();
+                        c.set_value(sample.value);
+                        metric.set_counter(c);
+                    }
+                }
+                metric
+            })
+            .collect();
+        mf.set_metric(metrics);
+        mfs.push(mf);
+    }
+    let mut out = String::with_capacity(16 * 1024);
+    // Encoding into a String cannot fail for these families (no histograms, valid names).
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&mfs, &mut out) {
+        log::error("encoding metrics failed", &[("err", &e.to_string())]);
+    }
+    out
+}

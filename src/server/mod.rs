@@ -1,0 +1,264 @@
+//! The HTTP surface: hyper 1 on tokio. Routes, the landing page, the in-flight limit, the
+//! single-flight collection shared by concurrent scrapes, and graceful shutdown.
+//!
+//! Nothing below this module knows about HTTP; this module knows nothing about the OS.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::log;
+use crate::metrics::{Exporter, VERSION};
+
+/// The content type of the Prometheus text format.
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How the server behaves; built by `config` from validated flags.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `--web.telemetry-path`.
+    pub telemetry_path: String,
+    /// `--web.max-requests`: concurrent scrapes answered; more get 503. 0 = no limit.
+    pub max_requests: usize,
+    /// A client has this long to send its request headers, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Subtracted from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds` so the answer
+    /// arrives before Prometheus gives up.
+    pub scrape_timeout_offset: Duration,
+    /// On shutdown, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            telemetry_path: "/metrics".into(),
+            max_requests: 40,
+            header_read_timeout: Duration::from_secs(10),
+            scrape_timeout_offset: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+type Body = Full<Bytes>;
+/// The slot of the collection in flight: a receiver that yields its rendered output.
+type Flight = Option<watch::Receiver<Option<Arc<String>>>>;
+
+/// State shared by every connection.
+struct Shared {
+    exporter: Arc<Exporter>,
+    config: ServerConfig,
+    in_flight: Option<Arc<Semaphore>>,
+    flight: Arc<Mutex<Flight>>,
+}
+
+/// Serves until `shutdown` completes, then stops accepting, gives in-flight requests
+/// `shutdown_grace` to finish, and returns.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    exporter: Arc<Exporter>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        in_flight: (config.max_requests > 0).then(|| Arc::new(Semaphore::new(config.max_requests))),
+        exporter,
+        flight: Arc::new(Mutex::new(None)),
+        config,
+    });
+    let (accepted, mut incoming) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let mut acceptors = Vec::new();
+    for listener in listeners {
+        let accepted = accepted.clone();
+        acceptors.push(tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(conn) => {
+                        if accepted.send(conn).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Out of descriptors and the like: back off instead of spinning.
+                    Err(e) => {
+                        log::warn("accept failed", &[("err", &e.to_string())]);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+    drop(accepted);
+
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            conn = incoming.recv() => {
+                let Some((stream, peer)) = conn else { break };
+                let shared = shared.clone();
+                let conn = http1::Builder::new()
+                    // Without a timer hyper silently ignores header_read_timeout.
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(shared.config.header_read_timeout)
+                    .max_buf_size(16 * 1024)
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| handle(req, shared.clone())),
+                    );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        log::debug("connection ended", &[("peer", &peer.to_string()), ("err", &e.to_string())]);
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    for acceptor in acceptors {
+        acceptor.abort();
+    }
+    let grace = shared.config.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        log::warn("in-flight requests did not finish in time", &[("grace", &format!("{grace:?}"))]);
+    }
+    Ok(())
+}
+
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response =
+            plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: use GET or HEAD\n");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(response);
+    }
+    let path = req.uri().path();
+    if path == shared.config.telemetry_path {
+        return Ok(metrics(&req, &shared).await);
+    }
+    if path == "/" {
+        return Ok(landing(&shared.config.telemetry_path));
+    }
+    Ok(plain(StatusCode::NOT_FOUND, "not found\n"))
+}
+
+async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
+    let _permit = match &shared.in_flight {
+        Some(semaphore) => match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many concurrent scrapes (--web.max-requests)\n",
+                );
+            }
+        },
+        None => None,
+    };
+    let deadline = scrape_deadline(req, shared.config.scrape_timeout_offset);
+    match collect_shared(shared, deadline).await {
+        Some(body) => {
+            let mut response = Response::new(Full::new(Bytes::from(body.as_bytes().to_vec())));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+            response
+        }
+        None => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the collection failed; see the exporter's log\n",
+        ),
+    }
+}
+
+/// The deadline Prometheus announces in `X-Prometheus-Scrape-Timeout-Seconds`, less the
+/// offset, never less than 100 ms away; `None` without (or with a garbage) header.
+fn scrape_deadline(req: &Request<Incoming>, offset: Duration) -> Option<Instant> {
+    let seconds: f64 = req
+        .headers()
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return None;
+    }
+    let budget = Duration::from_secs_f64(seconds.min(3600.0)).saturating_sub(offset);
+    Some(Instant::now() + budget.max(Duration::from_millis(100)))
+}
+
+/// Joins the collection in flight, or starts one on a blocking thread. Concurrent scrapes
+/// therefore walk the process table once between them (single flight).
+async fn collect_shared(shared: &Arc<Shared>, deadline: Option<Instant>) -> Option<Arc<String>> {
+    let mut rx = {
+        let mut slot = shared.flight.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(rx) => rx.clone(),
+            None => {
+                let (tx, rx) = watch::channel(None);
+                *slot = Some(rx.clone());
+                let exporter = shared.exporter.clone();
+                let flight = shared.flight.clone();
+                tokio::task::spawn_blocking(move || {
+                    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        exporter.scrape(deadline)
+                    }));
+                    // Free the slot before answering: a scrape arriving from now on starts a
+                    // fresh collection instead of receiving this one.
+                    *flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    match body {
+                        Ok(body) => {
+                            let _ = tx.send(Some(Arc::new(body)));
+                        }
+                        Err(_) => log::error("the collection panicked", &[]),
+                    }
+                });
+                rx
+            }
+        }
+    };
+    rx.wait_for(Option::is_some).await.ok().and_then(|value| value.clone())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn landing(telemetry_path: &str) -> Response<Body> {
+    let path = html_escape(telemetry_path);
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>libproc_exporter</title></head>\n\
+         <body>\n<h1>libproc_exporter</h1>\n<p>Process counts from the kernel's process table, version {VERSION}.</p>\n\
+         <p><a href=\"{path}\">Metrics</a></p>\n</body>\n</html>\n"
+    );
+    let mut response = Response::new(Full::new(Bytes::from(html)));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -1,0 +1,424 @@
+//! One consistent snapshot of the process table per call, from one of three sources behind
+//! the [`Source`] trait: [`darwin`] (any libproc [`Kernel`](crate::libproc::Kernel): the real
+//! one on macOS, `SimKernel` elsewhere), [`procfs`] (Linux) and [`replay`] (a recorded file,
+//! through `SimKernel` and the darwin reader).
+//!
+//! Platform choice happens here and nowhere else: [`open`] picks the source. Everything that
+//! counts or renders works on a [`Snapshot`] and never asks which OS it runs on.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::libproc::{self, Pid};
+use crate::limits::Limits;
+
+pub mod darwin;
+pub mod procfs;
+pub mod record;
+pub mod replay;
+
+/// Which kernel a snapshot describes; it decides the set of states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Os {
+    /// xnu: created, alive, stopped, zombie.
+    Macos,
+    /// Linux: running, sleeping, disk_sleep, stopped, zombie, idle, other.
+    Linux,
+}
+
+impl Os {
+    /// The states a process of this OS can be in, in exposition order.
+    pub fn states(self) -> &'static [State] {
+        match self {
+            Os::Macos => &[State::Created, State::Alive, State::Stopped, State::Zombie],
+            Os::Linux => &[
+                State::Running,
+                State::Sleeping,
+                State::DiskSleep,
+                State::Stopped,
+                State::Zombie,
+                State::Idle,
+                State::Other,
+            ],
+        }
+    }
+
+    /// `macos` or `linux`, as in the snapshot file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Macos => "macos",
+            Os::Linux => "linux",
+        }
+    }
+}
+
+/// A process's scheduling state, in the vocabulary of its kernel.
+///
+/// xnu never reports sleeping (every live process is SRUN, reference §3.5), so macOS
+/// processes are `Created`, `Alive`, `Stopped` or `Zombie`; Linux ones use the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// macOS SIDL: being created by fork.
+    Created,
+    /// macOS SRUN: alive (running or sleeping; xnu does not say which).
+    Alive,
+    /// Linux R.
+    Running,
+    /// Linux S.
+    Sleeping,
+    /// Linux D: uninterruptible sleep.
+    DiskSleep,
+    /// Stopped by a signal or a debugger (macOS SSTOP, Linux T and t).
+    Stopped,
+    /// Exited, not yet reaped by its parent.
+    Zombie,
+    /// Linux I: an idle kernel thread.
+    Idle,
+    /// Any other Linux state letter (X, W, P, K...).
+    Other,
+}
+
+impl State {
+    /// The `state` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Alive => "alive",
+            State::Running => "running",
+            State::Sleeping => "sleeping",
+            State::DiskSleep => "disk_sleep",
+            State::Stopped => "stopped",
+            State::Zombie => "zombie",
+            State::Idle => "idle",
+            State::Other => "other",
+        }
+    }
+
+    /// The state of a process from xnu's `p_stat` and flags. A process past the point of no
+    /// return in exit (`PROC_FLAG_INEXIT`) counts as a zombie: xnu moves it to the zombie list
+    /// before it writes SZOMB (reference §2.4).
+    pub fn from_bsd(status: u32, flags: u32) -> State {
+        if status == libproc::SZOMB || flags & libproc::PROC_FLAG_INEXIT != 0 {
+            return State::Zombie;
+        }
+        match status {
+            libproc::SIDL => State::Created,
+            libproc::SSTOP => State::Stopped,
+            _ => State::Alive,
+        }
+    }
+
+    /// The state of a Linux process from the letter in `/proc/PID/stat`.
+    pub fn from_linux(letter: u8) -> State {
+        match letter {
+            b'R' => State::Running,
+            b'S' => State::Sleeping,
+            b'D' => State::DiskSleep,
+            b'T' | b't' => State::Stopped,
+            b'Z' => State::Zombie,
+            b'I' => State::Idle,
+            _ => State::Other,
+        }
+    }
+
+    /// The nearest BSD `p_stat`, for writing a snapshot file from a Linux table: every live
+    /// state is SRUN (as xnu reports it), stopped is SSTOP, zombie is SZOMB.
+    pub fn to_bsd(self) -> u32 {
+        match self {
+            State::Created => libproc::SIDL,
+            State::Stopped => libproc::SSTOP,
+            State::Zombie => libproc::SZOMB,
+            _ => libproc::SRUN,
+        }
+    }
+}
+
+/// A command name held inline (kernels keep at most 15 bytes of it), so a snapshot of N
+/// processes is one allocation, not N.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Comm {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Comm {
+    /// The first 16 bytes of `raw`, cut at a NUL.
+    pub fn new(raw: &[u8]) -> Comm {
+        let raw = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+        let len = raw.len().min(16);
+        let mut bytes = [0; 16];
+        bytes[..len].copy_from_slice(&raw[..len]);
+        Comm { bytes, len: len as u8 }
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl fmt::Display for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+/// When a process started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartTime {
+    /// Seconds since the Unix epoch.
+    pub sec: u64,
+    /// Microseconds.
+    pub usec: u64,
+}
+
+/// One process as read from the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// Process id.
+    pub pid: Pid,
+    /// Parent pid.
+    pub ppid: Pid,
+    /// Process group id.
+    pub pgid: Pid,
+    /// Effective uid (what `PROC_UID_ONLY` matches).
+    pub euid: u32,
+    /// Real uid (what `PROC_RUID_ONLY` matches and fork() counts against the per-user limit).
+    pub ruid: u32,
+    /// Saved uid.
+    pub svuid: u32,
+    /// Effective gid.
+    pub egid: u32,
+    /// Real gid.
+    pub rgid: u32,
+    /// Controlling terminal's device number, `None` without one.
+    pub tty: Option<u32>,
+    /// Scheduling state.
+    pub state: State,
+    /// xnu's raw `p_stat`, where the source is xnu (kept so a recording is exact).
+    pub bsd_status: Option<u32>,
+    /// Command name.
+    pub comm: Comm,
+    /// `PROC_FLAG_*` bits, where the source is xnu.
+    pub flags: Option<u32>,
+    /// Start time, where the source knows it (full BSD info, `/proc`).
+    pub start: Option<StartTime>,
+}
+
+impl Process {
+    /// Exited and not reaped.
+    pub fn is_zombie(&self) -> bool {
+        self.state == State::Zombie
+    }
+}
+
+/// Pids that were listed but could not be read, by reason. None of them fails a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Exited between listing and reading (ESRCH, or ENOENT under /proc).
+    pub vanished: u64,
+    /// Refused (EPERM: another user's process without privilege, or a sandbox).
+    pub permission: u64,
+    /// Any other error.
+    pub other: u64,
+}
+
+impl Unreadable {
+    /// Counts one failure by the kind of libproc error.
+    pub fn count(&mut self, error: &libproc::Error) {
+        match error {
+            libproc::Error::Vanished(_) => self.vanished += 1,
+            libproc::Error::PermissionDenied(_) => self.permission += 1,
+            _ => self.other += 1,
+        }
+    }
+
+    /// Total.
+    pub fn total(&self) -> u64 {
+        self.vanished + self.permission + self.other
+    }
+}
+
+/// A terminal device known to the source.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tty {
+    /// Device number (`st_rdev`, 32 bits).
+    pub dev: u32,
+    /// Name below /dev (`ttys003`, `pts/3`).
+    pub name: String,
+}
+
+/// The process table at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The kernel whose vocabulary the states use (a replay is read as a Mac is).
+    pub os: Os,
+    /// Where the table was read originally: `os`, except for a replayed Linux recording.
+    pub origin: Os,
+    /// Every process read, sorted by pid.
+    pub processes: Vec<Process>,
+    /// What was listed but not read.
+    pub unreadable: Unreadable,
+    /// Whether the reader could read full information about other users' processes.
+    pub privileged: bool,
+    /// The reader's effective uid.
+    pub caller_euid: u32,
+    /// Terminal devices, sorted by device number, so their processes can be named.
+    pub ttys: Vec<Tty>,
+    /// User names the source carries (a replayed file's); others come from the password
+    /// database.
+    pub users: BTreeMap<u32, String>,
+    /// The kernel's limits.
+    pub limits: Limits,
+}
+
+impl Snapshot {
+    /// The process with this pid.
+    pub fn find(&self, pid: Pid) -> Option<&Process> {
+        self.processes.binary_search_by_key(&pid, |p| p.pid).ok().map(|i| &self.processes[i])
+    }
+
+    /// The name of a terminal device (`ttys003`), if the source knows it.
+    pub fn tty_name(&self, dev: u32) -> Option<&str> {
+        self.ttys.binary_search_by_key(&dev, |t| t.dev).ok().map(|i| self.ttys[i].name.as_str())
+    }
+}
+
+/// Why a snapshot could not be taken.
+#[derive(Debug)]
+pub enum Error {
+    /// A libproc call that the whole snapshot depends on (the pid listing) failed.
+    Libproc(libproc::Error),
+    /// Reading a file or directory failed.
+    Io {
+        /// What was read.
+        path: PathBuf,
+        /// Why it failed.
+        error: std::io::Error,
+    },
+    /// A snapshot file is malformed.
+    Replay {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field and process.
+        message: String,
+    },
+    /// The source cannot run on this system.
+    Unsupported(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Libproc(e) => e.fmt(f),
+            Error::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            Error::Replay { path, message } => write!(f, "{}: {message}", path.display()),
+            Error::Unsupported(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<libproc::Error> for Error {
+    fn from(e: libproc::Error) -> Error {
+        Error::Libproc(e)
+    }
+}
+
+/// Something that can take a snapshot of a process table. Sources keep their buffers between
+/// calls, hence `&mut self`.
+pub trait Source: Send {
+    /// `libproc`, `procfs` or `replay`.
+    fn name(&self) -> &'static str;
+    /// Reads the whole table once.
+    fn snapshot(&mut self) -> Result<Snapshot, Error>;
+
+    /// The libproc kernel behind the source, for direct `PROC_*` listings; `None` for procfs.
+    fn kernel(&self) -> Option<&dyn libproc::Kernel> {
+        None
+    }
+
+    /// The device number of a terminal name as this source knows terminals.
+    fn resolve_tty(&self, name: &str) -> Result<u32, libproc::Error> {
+        libproc::tty_device(name)
+    }
+}
+
+/// Which source `--source` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// libproc on macOS, procfs on Linux.
+    Auto,
+    /// `__proc_info` (macOS only).
+    Libproc,
+    /// `/proc` (Linux).
+    Procfs,
+    /// A recorded snapshot file.
+    Replay,
+}
+
+impl SourceKind {
+    /// Parses the `--source` value.
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        Some(match s {
+            "auto" => SourceKind::Auto,
+            "libproc" => SourceKind::Libproc,
+            "procfs" => SourceKind::Procfs,
+            "replay" => SourceKind::Replay,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything needed to open a source.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// Which one.
+    pub kind: SourceKind,
+    /// `--source.replay-file`.
+    pub replay_file: Option<PathBuf>,
+    /// `--path.procfs`.
+    pub procfs: PathBuf,
+}
+
+impl Default for SourceConfig {
+    fn default() -> SourceConfig {
+        SourceConfig { kind: SourceKind::Auto, replay_file: None, procfs: PathBuf::from("/proc") }
+    }
+}
+
+/// Opens the source `config` asks for. This is the one place the OS is chosen.
+///
+/// # Platform-specific behavior
+/// `auto` is `libproc` on macOS and `procfs` elsewhere. `libproc` on a system without
+/// `__proc_info` is an error, not an empty table.
+pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
+    let kind = match config.kind {
+        SourceKind::Auto if cfg!(target_os = "macos") => SourceKind::Libproc,
+        SourceKind::Auto => SourceKind::Procfs,
+        other => other,
+    };
+    match kind {
+        SourceKind::Libproc => {
+            let kernel = libproc::host_kernel()
+                .map_err(|e| Error::Unsupported(format!("--source=libproc: {e}")))?;
+            Ok(Box::new(darwin::DarwinSource::host(kernel)))
+        }
+        SourceKind::Procfs => Ok(Box::new(procfs::ProcfsSource::open(&config.procfs)?)),
+        SourceKind::Replay => {
+            let path = config.replay_file.as_ref().ok_or_else(|| {
+                Error::Unsupported("--source=replay needs --source.replay-file".to_string())
+            })?;
+            Ok(Box::new(replay::open(path)?))
+        }
+        SourceKind::Auto => unreachable!("auto resolved above"),
+    }
+}

@@ -1,0 +1,458 @@
+//! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid.
+//!
+//! The cost is almost all kernel time spent generating those two files (see
+//! `shared/bench/RESULTS.md`), so the reader does the least user-space work around them:
+//! one `openat` relative to a `/proc` directory descriptor, one `read` into a reused buffer
+//! and one `close` per file, no per-pid allocation, parsing on bytes, and the pids split
+//! across the cores when there are many.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
+use crate::libproc::Pid;
+use crate::limits;
+
+/// Below this many pids a second thread costs more than it saves.
+const PARALLEL_THRESHOLD: usize = 2048;
+/// Big enough for any `stat` and the start of `status` up to the Gid line.
+const READ_BUF: usize = 4096;
+
+/// Reads snapshots from a procfs mount.
+pub struct ProcfsSource {
+    root: PathBuf,
+    root_c: CString,
+    dir: OwnedFd,
+    boot_time: u64,
+    clock_ticks: u64,
+    workers: usize,
+    pids: Vec<Pid>,
+    tty_names: HashMap<u32, String>,
+}
+
+impl ProcfsSource {
+    /// Opens the procfs mounted at `root` (usually `/proc`).
+    pub fn open(root: &Path) -> Result<ProcfsSource, Error> {
+        let io = |error| Error::Io { path: root.to_path_buf(), error };
+        let root_c = CString::new(root.as_os_str().as_encoded_bytes())
+            .map_err(|_| io(std::io::Error::other("path contains a NUL byte")))?;
+        // SAFETY: root_c is NUL-terminated; open has no other preconditions.
+        let fd = unsafe {
+            libc::open(root_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        };
+        if fd < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: fd is a descriptor we just opened and own.
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let stat = std::fs::read_to_string(root.join("stat"))
+            .map_err(|e| Error::Io { path: root.join("stat"), error: e })?;
+        let boot_time = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        Ok(ProcfsSource {
+            root: root.to_path_buf(),
+            root_c,
+            dir,
+            boot_time,
+            clock_ticks: if ticks > 0 { ticks as u64 } else { 100 },
+            workers,
+            pids: Vec::new(),
+            tty_names: HashMap::new(),
+        })
+    }
+
+    /// Lists the numeric entries of the procfs root into `self.pids`.
+    fn list_pids(&mut self) -> Result<(), Error> {
+        self.pids.clear();
+        // SAFETY: root_c is NUL-terminated.
+        let dir = unsafe { libc::opendir(self.root_c.as_ptr()) };
+        if dir.is_null() {
+            return Err(Error::Io {
+                path: self.root.clone(),
+                error: std::io::Error::last_os_error(),
+            });
+        }
+        loop {
+            // SAFETY: dir is a valid, open DIR*; readdir returns NULL at the end.
+            let entry = unsafe { libc::readdir(dir) };
+            if entry.is_null() {
+                break;
+            }
+            // SAFETY: d_name of a returned entry is a NUL-terminated name inside it.
+            let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
+            if let Some(pid) = parse_u64(name.to_bytes()) {
+                self.pids.push(pid as Pid);
+            }
+        }
+        // SAFETY: dir came from opendir and is closed once.
+        unsafe { libc::closedir(dir) };
+        Ok(())
+    }
+
+    fn tty_name(&mut self, dev: u32) -> String {
+        if let Some(name) = linux_tty_name(dev) {
+            return name;
+        }
+        self.tty_names
+            .entry(dev)
+            .or_insert_with(|| {
+                // A terminal that is not a pty or virtual console: look it up in /dev once.
+                super::darwin::scan_tty_devices(Path::new("/dev"))
+                    .ok()
+                    .and_then(|ttys| ttys.into_iter().find(|t| t.dev == dev))
+                    .map(|t| t.name)
+                    .unwrap_or_else(|| format!("{}:{}", dev_major(dev), dev_minor(dev)))
+            })
+            .clone()
+    }
+
+    /// Reads the table once.
+    pub fn read(&mut self) -> Result<Snapshot, Error> {
+        self.list_pids()?;
+        let reader = Reader {
+            dir: self.dir.as_raw_fd(),
+            boot_time: self.boot_time,
+            clock_ticks: self.clock_ticks,
+        };
+        let (mut processes, unreadable) =
+            if self.workers > 1 && self.pids.len() >= PARALLEL_THRESHOLD {
+                let chunk = self.pids.len().div_ceil(self.workers);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = self
+                        .pids
+                        .chunks(chunk)
+                        .map(|pids| scope.spawn(|| reader.read_all(pids)))
+                        .collect();
+                    let mut processes = Vec::with_capacity(self.pids.len());
+                    let mut unreadable = Unreadable::default();
+                    for handle in handles {
+                        // A worker only parses bytes; if it panicked that is a bug worth seeing.
+                        let (mut part, u) = handle.join().expect("procfs worker panicked");
+                        processes.append(&mut part);
+                        unreadable.vanished += u.vanished;
+                        unreadable.permission += u.permission;
+                        unreadable.other += u.other;
+                    }
+                    (processes, unreadable)
+                })
+            } else {
+                reader.read_all(&self.pids)
+            };
+        processes.sort_unstable_by_key(|p| p.pid);
+
+        let mut devs: Vec<u32> = processes.iter().filter_map(|p| p.tty).collect();
+        devs.sort_unstable();
+        devs.dedup();
+        let ttys = devs.into_iter().map(|dev| Tty { dev, name: self.tty_name(dev) }).collect();
+
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        Ok(Snapshot {
+            os: Os::Linux,
+            origin: Os::Linux,
+            processes,
+            unreadable,
+            // Every user can read stat and status of every process (unless /proc is mounted
+            // with hidepid, which root bypasses); root is the one reader guaranteed to see all.
+            privileged: euid == 0,
+            caller_euid: euid,
+            ttys,
+            users: Default::default(),
+            limits: limits::host(&self.root),
+        })
+    }
+}
+
+impl Source for ProcfsSource {
+    fn name(&self) -> &'static str {
+        "procfs"
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, Error> {
+        self.read()
+    }
+}
+
+/// The per-thread part of a read: everything it touches is either shared read-only or its own.
+#[derive(Clone, Copy)]
+struct Reader {
+    dir: i32,
+    boot_time: u64,
+    clock_ticks: u64,
+}
+
+/// How reading one file failed.
+enum ReadError {
+    Vanished,
+    Permission,
+    Other,
+}
+
+impl Reader {
+    fn read_all(&self, pids: &[Pid]) -> (Vec<Process>, Unreadable) {
+        let mut processes = Vec::with_capacity(pids.len());
+        let mut unreadable = Unreadable::default();
+        let mut buf = vec![0u8; READ_BUF];
+        for &pid in pids {
+            match self.read_one(pid, &mut buf) {
+                Ok(p) => processes.push(p),
+                Err(ReadError::Vanished) => unreadable.vanished += 1,
+                Err(ReadError::Permission) => unreadable.permission += 1,
+                Err(ReadError::Other) => unreadable.other += 1,
+            }
+        }
+        (processes, unreadable)
+    }
+
+    fn read_one(&self, pid: Pid, buf: &mut [u8]) -> Result<Process, ReadError> {
+        let n = self.read_file(pid, b"stat", buf)?;
+        let stat = parse_stat(&buf[..n]).ok_or(ReadError::Other)?;
+        let n = self.read_file(pid, b"status", buf)?;
+        let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
+        let start_ticks = stat.start_ticks;
+        Ok(Process {
+            pid,
+            ppid: stat.ppid,
+            pgid: stat.pgid,
+            euid: ids.uid[1],
+            ruid: ids.uid[0],
+            svuid: ids.uid[2],
+            egid: ids.gid[1],
+            rgid: ids.gid[0],
+            tty: (stat.tty_nr != 0).then_some(stat.tty_nr),
+            state: State::from_linux(stat.state),
+            bsd_status: None,
+            comm: stat.comm,
+            flags: None,
+            start: Some(StartTime {
+                sec: self.boot_time + start_ticks / self.clock_ticks,
+                usec: (start_ticks % self.clock_ticks) * 1_000_000 / self.clock_ticks,
+            }),
+        })
+    }
+
+    /// `openat(dir, "PID/NAME")`, one `read`, `close`: the bytes read.
+    fn read_file(&self, pid: Pid, name: &[u8], buf: &mut [u8]) -> Result<usize, ReadError> {
+        let mut path = [0u8; 40];
+        let mut len = write_decimal(&mut path, pid as u64);
+        path[len] = b'/';
+        len += 1;
+        path[len..len + name.len()].copy_from_slice(name);
+        // path[len + name.len()] is already the terminating NUL.
+        // SAFETY: path is NUL-terminated within its 40 bytes (at most 20 digits + 8 bytes);
+        // self.dir is an open directory descriptor for the life of the source.
+        let fd = unsafe {
+            libc::openat(self.dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC)
+        };
+        if fd < 0 {
+            return Err(classify(std::io::Error::last_os_error()));
+        }
+        // SAFETY: buf is a live, exclusively borrowed buffer of buf.len() bytes; fd is open.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let read_error = (n < 0).then(std::io::Error::last_os_error);
+        // SAFETY: fd is ours and closed exactly once.
+        unsafe { libc::close(fd) };
+        match read_error {
+            Some(e) => Err(classify(e)),
+            // An empty file: the task was torn down between open and read.
+            None if n == 0 => Err(ReadError::Vanished),
+            None => Ok(n as usize),
+        }
+    }
+}
+
+fn classify(error: std::io::Error) -> ReadError {
+    match error.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ESRCH) => ReadError::Vanished,
+        Some(libc::EACCES) | Some(libc::EPERM) => ReadError::Permission,
+        _ => ReadError::Other,
+    }
+}
+
+/// Writes `value` in decimal at the start of `out`, returning the length.
+fn write_decimal(out: &mut [u8], mut value: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (value % 10) as u8;
+        n += 1;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        out[i] = digits[n - 1 - i];
+    }
+    n
+}
+
+/// A non-empty run of ASCII digits as a number.
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
+}
+
+fn parse_i64(s: &[u8]) -> Option<i64> {
+    match s.split_first() {
+        Some((b'-', rest)) => parse_u64(rest).map(|v| -(v as i64)),
+        _ => parse_u64(s).map(|v| v as i64),
+    }
+}
+
+/// The fields of `/proc/PID/stat` the exporter uses.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Command name (between the first `(` and the last `)`).
+    pub comm: Comm,
+    /// State letter.
+    pub state: u8,
+    /// Parent pid.
+    pub ppid: Pid,
+    /// Process group.
+    pub pgid: Pid,
+    /// Session.
+    pub sid: Pid,
+    /// Controlling terminal (`new_encode_dev` form), 0 for none.
+    pub tty_nr: u32,
+    /// Start time in clock ticks after boot.
+    pub start_ticks: u64,
+}
+
+/// Parses `/proc/PID/stat`. The command name may hold spaces, parentheses and even `) (`,
+/// so it ends at the *last* `)` in the line.
+pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
+    let open = buf.iter().position(|&b| b == b'(')?;
+    let close = buf.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = Comm::new(&buf[open + 1..close]);
+    let mut fields = buf.get(close + 2..)?.split(|&b| b == b' ' || b == b'\n');
+    let state = *fields.next()?.first()?;
+    let ppid = parse_i64(fields.next()?)? as Pid;
+    let pgid = parse_i64(fields.next()?)? as Pid;
+    let sid = parse_i64(fields.next()?)? as Pid;
+    // tty_nr is printed as a signed int; the device number is its 32 bits.
+    let tty_nr = parse_i64(fields.next()?)? as u32;
+    // tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
+    // num_threads itrealvalue, then starttime.
+    let start_ticks = parse_u64(fields.nth(14)?)?;
+    Some(Stat { comm, state, ppid, pgid, sid, tty_nr, start_ticks })
+}
+
+/// Real, effective, saved and filesystem ids from `/proc/PID/status`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StatusIds {
+    /// `Uid:` line.
+    pub uid: [u32; 4],
+    /// `Gid:` line.
+    pub gid: [u32; 4],
+}
+
+/// Parses the `Uid:` and `Gid:` lines of `/proc/PID/status`.
+pub fn parse_status_ids(buf: &[u8]) -> Option<StatusIds> {
+    Some(StatusIds { uid: ids_after(buf, b"\nUid:")?, gid: ids_after(buf, b"\nGid:")? })
+}
+
+fn ids_after(buf: &[u8], key: &[u8]) -> Option<[u32; 4]> {
+    let at = buf.windows(key.len()).position(|w| w == key)? + key.len();
+    let line_end = buf[at..].iter().position(|&b| b == b'\n').map_or(buf.len(), |e| at + e);
+    let mut ids = [0u32; 4];
+    let mut values =
+        buf[at..line_end].split(|&b| b == b'\t' || b == b' ').filter(|f| !f.is_empty());
+    for id in &mut ids {
+        *id = u32::try_from(parse_u64(values.next()?)?).ok()?;
+    }
+    Some(ids)
+}
+
+fn dev_major(dev: u32) -> u32 {
+    (dev >> 8) & 0xfff
+}
+
+fn dev_minor(dev: u32) -> u32 {
+    (dev & 0xff) | ((dev >> 12) & 0xfff00)
+}
+
+/// Names the terminals whose numbers are fixed by the kernel: Unix98 ptys (majors 136-143,
+/// `pts/N`), virtual consoles (`ttyN`), 8250 serial ports (`ttySN`) and the console.
+pub fn linux_tty_name(dev: u32) -> Option<String> {
+    let (major, minor) = (dev_major(dev), dev_minor(dev));
+    match major {
+        136..=143 => Some(format!("pts/{}", (major - 136) * 256 + minor)),
+        4 if minor < 64 => Some(format!("tty{minor}")),
+        4 => Some(format!("ttyS{}", minor - 64)),
+        5 if minor == 1 => Some("console".to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_parentheses_and_spaces_in_comm() {
+        let line = b"4242 (a) (b c)) S 1 4242 4242 34816 4242 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 1000 100\n";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.comm.to_string(), "a) (b c)");
+        assert_eq!((stat.state, stat.ppid, stat.pgid, stat.sid), (b'S', 1, 4242, 4242));
+        assert_eq!(stat.tty_nr, 34816);
+        assert_eq!(stat.start_ticks, 987654);
+    }
+
+    #[test]
+    fn stat_of_a_kernel_thread() {
+        let line = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!((stat.ppid, stat.pgid, stat.tty_nr, stat.start_ticks), (0, 0, 0, 3));
+    }
+
+    #[test]
+    fn stat_truncated_is_rejected_not_misread() {
+        assert_eq!(parse_stat(b"12 (x) S 1 12"), None);
+        assert_eq!(parse_stat(b"12 )x( S 1 12 12 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5"), None);
+        assert_eq!(parse_stat(b""), None);
+    }
+
+    #[test]
+    fn status_ids() {
+        let status = b"Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t7\nUid:\t1000\t0\t1000\t0\nGid:\t20\t21\t22\t23\nFDSize:\t64\n";
+        let ids = parse_status_ids(status).unwrap();
+        assert_eq!(ids.uid, [1000, 0, 1000, 0]);
+        assert_eq!(ids.gid, [20, 21, 22, 23]);
+        assert_eq!(parse_status_ids(b"Name:\tx\nUid:\t1\t2\n"), None);
+    }
+
+    #[test]
+    fn tty_names() {
+        // makedev(136, 3) in new_encode_dev form is (136 << 8) | 3.
+        assert_eq!(linux_tty_name((136 << 8) | 3).as_deref(), Some("pts/3"));
+        // pts/300: major 137, minor 44.
+        assert_eq!(linux_tty_name((137 << 8) | 44).as_deref(), Some("pts/300"));
+        assert_eq!(linux_tty_name((4 << 8) | 1).as_deref(), Some("tty1"));
+        assert_eq!(linux_tty_name((4 << 8) | 64).as_deref(), Some("ttyS0"));
+        assert_eq!(linux_tty_name((5 << 8) | 1).as_deref(), Some("console"));
+        assert_eq!(linux_tty_name((204 << 8) | 64), None);
+    }
+
+    #[test]
+    fn decimal_round_trip() {
+        let mut out = [0u8; 20];
+        for v in [0u64, 7, 10, 99_999, 4_194_304, u64::MAX] {
+            let n = write_decimal(&mut out, v);
+            assert_eq!(parse_u64(&out[..n]), Some(v).filter(|_| n <= 19));
+        }
+    }
+}
