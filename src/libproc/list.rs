@@ -143,15 +143,18 @@ pub fn tty_device_in(dev_dir: &Path, name: &str) -> Result<u32, Error> {
     } else {
         vec![dev_dir.join(name), dev_dir.join(format!("tty{name}"))]
     };
-    let mut last = None;
+    let mut first = None;
     for path in &candidates {
         match std::fs::metadata(path) {
             Ok(meta) if meta.file_type().is_char_device() => return Ok(meta.rdev() as u32),
             Ok(_) => return Err(error(path, "not a character device".into())),
-            Err(e) => last = Some((path, e)),
+            Err(e) => {
+                first.get_or_insert((path, e));
+            }
         }
     }
-    let (path, e) = last.expect("at least one candidate");
+    // Report the path the name most directly means (/dev/NAME), not the ps-style fallback.
+    let Some((path, e)) = first else { return Err(error(dev_dir, "no candidate path".into())) };
     let reason = if e.kind() == std::io::ErrorKind::NotFound {
         "no such terminal".to_string()
     } else {

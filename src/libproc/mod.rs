@@ -24,8 +24,8 @@ pub use list::{
     pids_for_tty_name, pids_for_uid, tty_device, tty_device_in,
 };
 pub use pidinfo::{
-    ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, pid_bsd_info, pid_path, pid_short_info,
-    pid_task_info,
+    ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, pid_bsd_info, pid_info_raw, pid_path,
+    pid_short_info, pid_task_info,
 };
 
 /// A process id as the kernel passes it (`pid_t`).
@@ -192,7 +192,9 @@ impl Errno {
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = std::io::Error::from_raw_os_error(self.0);
+        // The OS's description without std's " (os error N)" suffix.
+        let full = std::io::Error::from_raw_os_error(self.0).to_string();
+        let text = full.split(" (os error").next().unwrap_or(&full);
         match self.name() {
             "errno" => write!(f, "errno {} ({text})", self.0),
             name => write!(f, "{name} ({text})"),

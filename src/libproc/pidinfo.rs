@@ -158,6 +158,20 @@ fn read_struct<T: Pod>(kernel: &dyn Kernel, pid: Pid, flavor: u32, arg: u64) -> 
     Ok(value)
 }
 
+/// Any flavor into the caller's buffer: the raw `proc_pidinfo` with typed errors, for flavors
+/// this module has no structure for. Returns the byte count the kernel reports.
+pub fn pid_info_raw(
+    kernel: &dyn Kernel,
+    pid: Pid,
+    flavor: u32,
+    arg: u64,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    kernel
+        .proc_info(PROC_CALLNUM_PIDINFO, pid, flavor, arg, Some(buf))
+        .map_err(|e| Error::from_errno(Op::PidInfo { pid, flavor }, e))
+}
+
 /// `PROC_PIDT_SHORTBSDINFO` for `pid`: readable for any process without privilege. With
 /// `zombies`, a zombie answers too (the kernel's `arg != 0`, §3.1 #5); without, it is
 /// [`Error::Vanished`].
