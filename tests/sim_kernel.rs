@@ -362,8 +362,8 @@ fn a_fork_storm_that_never_ends_is_a_clear_error() {
     let k = SimKernel::new(SimTable::booted(), ALICE);
     k.set_hook(Box::new(|table, call| {
         // Before every fill, more processes than the buffer can have grown by.
-        if call.buf_len.is_some() {
-            for _ in 0..call.buf_len.unwrap() / 2 {
+        if let Some(len) = call.buf_len {
+            for _ in 0..len / 2 {
                 table.fork(1);
             }
         }
