@@ -98,10 +98,21 @@ pub enum Subcommands {
     Record(RecordArgs),
 }
 
-/// `listpids` flags: exactly one filter (default --all).
+/// `listpids` flags.
+#[derive(Debug, Args)]
+pub struct ListpidsArgs {
+    /// Which processes.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// A ps-like table instead of bare pids.
+    #[arg(short = 'l', long = "long")]
+    pub long: bool,
+}
+
+/// At most one `PROC_*` filter; none means `--all`.
 #[derive(Debug, Args)]
 #[group(multiple = false)]
-pub struct ListpidsArgs {
+pub struct FilterArgs {
     /// Every process (PROC_ALL_PIDS).
     #[arg(long)]
     pub all: bool,
@@ -120,9 +131,6 @@ pub struct ListpidsArgs {
     /// Processes on this controlling terminal, by name or path (PROC_TTY_ONLY).
     #[arg(long, value_name = "TTY")]
     pub tty: Option<String>,
-    /// A ps-like table instead of bare pids.
-    #[arg(short = 'l', long = "long", group = "format")]
-    pub long: bool,
 }
 
 /// `record` flags.

@@ -8,10 +8,10 @@
 
 use std::io::Write;
 
-use crate::cli::ListpidsArgs;
+use crate::cli::{FilterArgs, ListpidsArgs};
 use crate::libproc::{self, ListFilter, Pid};
 use crate::table::{Process, Snapshot, Source};
-use crate::users::{self, UserNames};
+use crate::users::UserNames;
 
 /// A `listpids` filter, resolved and validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,11 +22,11 @@ pub struct Filter {
     pub tty_name: Option<String>,
 }
 
-fn parse_user(flag: &str, value: &str) -> Result<u32, String> {
+fn parse_user(flag: &str, value: &str, source: &dyn Source) -> Result<u32, String> {
     if let Ok(uid) = value.parse::<u32>() {
         return Ok(uid);
     }
-    users::lookup_name(value).ok_or_else(|| format!("{flag} {value:?}: no such user"))
+    source.user_id(value).ok_or_else(|| format!("{flag} {value:?}: no such user"))
 }
 
 fn parse_pid(flag: &str, value: &str) -> Result<Pid, String> {
@@ -38,12 +38,12 @@ fn parse_pid(flag: &str, value: &str) -> Result<Pid, String> {
 impl Filter {
     /// Resolves the flags: user names through the password database, terminals through the
     /// source (/dev, or a replayed file's list).
-    pub fn from_args(args: &ListpidsArgs, source: &dyn Source) -> Result<Filter, String> {
+    pub fn from_args(args: &FilterArgs, source: &dyn Source) -> Result<Filter, String> {
         let mut tty_name = None;
         let filter = if let Some(u) = &args.uid {
-            ListFilter::Uid(parse_user("--uid", u)?)
+            ListFilter::Uid(parse_user("--uid", u, source)?)
         } else if let Some(u) = &args.ruid {
-            ListFilter::Ruid(parse_user("--ruid", u)?)
+            ListFilter::Ruid(parse_user("--ruid", u, source)?)
         } else if let Some(p) = &args.ppid {
             ListFilter::Ppid(parse_pid("--ppid", p)?)
         } else if let Some(p) = &args.pgrp {
@@ -78,7 +78,7 @@ pub fn listpids(
     args: &ListpidsArgs,
     out: &mut dyn Write,
 ) -> Result<(), String> {
-    let filter = Filter::from_args(args, source)?;
+    let filter = Filter::from_args(&args.filter, source)?;
     let pids = match source.kernel() {
         Some(kernel) => listpids_kernel(kernel, filter.filter)?,
         None => {

@@ -90,7 +90,14 @@ impl<K: Kernel> DarwinSource<K> {
 
     fn privileged(&self) -> bool {
         match self.privilege {
-            Privilege::Probe => libproc::pid_bsd_info(&self.kernel, 0, false).is_ok(),
+            // kernel_task is root's, so only root (or an entitled caller) reads its full
+            // info. A table without pid 0 (a replayed Linux recording) cannot say: then the
+            // caller's euid decides.
+            Privilege::Probe => match libproc::pid_bsd_info(&self.kernel, 0, false) {
+                Ok(_) => true,
+                Err(libproc::Error::PermissionDenied(_)) => false,
+                Err(_) => self.caller_euid == 0,
+            },
             Privilege::Unprivileged => false,
             Privilege::Privileged => true,
         }
@@ -196,6 +203,11 @@ impl<K: Kernel> Source for DarwinSource<K> {
 
     fn kernel(&self) -> Option<&dyn Kernel> {
         Some(&self.kernel)
+    }
+
+    fn user_id(&self, name: &str) -> Option<u32> {
+        let known = self.users.iter().find(|(_, n)| n.as_str() == name).map(|(&uid, _)| uid);
+        known.or_else(|| crate::users::lookup_name(name))
     }
 
     fn resolve_tty(&self, name: &str) -> Result<u32, libproc::Error> {

@@ -346,6 +346,11 @@ pub trait Source: Send {
         None
     }
 
+    /// The uid of a user name as this source knows users (a replayed file's map first).
+    fn user_id(&self, name: &str) -> Option<u32> {
+        crate::users::lookup_name(name)
+    }
+
     /// The device number of a terminal name as this source knows terminals.
     fn resolve_tty(&self, name: &str) -> Result<u32, libproc::Error> {
         libproc::tty_device(name)

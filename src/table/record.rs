@@ -33,12 +33,22 @@ pub fn entry(p: &Process) -> ProcEntry {
         rgid: p.rgid,
         status: p.bsd_status.unwrap_or_else(|| p.state.to_bsd()),
         flags,
-        comm: p.comm.to_string(),
+        comm: comm15(&p.comm.to_string()),
         tdev: p.tty,
         zombie: p.is_zombie(),
         start_sec: p.start.map(|s| s.sec),
         start_usec: p.start.map(|s| s.usec),
     }
+}
+
+/// The first 15 bytes of a name, cut at a character boundary: all xnu keeps of `p_comm`
+/// (Linux kernel threads can show longer names).
+fn comm15(name: &str) -> String {
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
 }
 
 /// The snapshot file's text: the header fields one per line, and one line per terminal and

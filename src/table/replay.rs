@@ -310,6 +310,10 @@ impl Source for ReplaySource {
     fn resolve_tty(&self, name: &str) -> Result<u32, crate::libproc::Error> {
         self.inner.resolve_tty(name)
     }
+
+    fn user_id(&self, name: &str) -> Option<u32> {
+        self.inner.user_id(name)
+    }
 }
 
 /// Reads, validates and opens a snapshot file.

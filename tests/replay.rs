@@ -1,0 +1,318 @@
+//! Snapshot files: `record` -> replay -> `record` gives the same file, and every malformed
+//! file is refused with a message naming the field and the process.
+
+use std::process::Command;
+
+use libproc_exporter::table::replay;
+use serde_json::{Value, json};
+
+use crate::common::{exporter_bin, fixture};
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("libproc-exporter-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(exporter_bin()).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn record_replay_record_of_this_linux_machine_is_identical() {
+    let dir = tmpdir("roundtrip");
+    let first = dir.join("first.json");
+    let second = dir.join("second.json");
+    let (ok, _, err) = run(&["record", "-o", first.to_str().unwrap()]);
+    assert!(ok, "record failed: {err}");
+    let (ok, _, err) = run(&[
+        "--source=replay",
+        &format!("--source.replay-file={}", first.display()),
+        "record",
+        "-o",
+        second.to_str().unwrap(),
+    ]);
+    assert!(ok, "record of the replay failed: {err}");
+    let a = std::fs::read_to_string(&first).unwrap();
+    let b = std::fs::read_to_string(&second).unwrap();
+    assert!(a.contains("\"os\": \"linux\""), "recorded on Linux: {}", &a[..200.min(a.len())]);
+    assert!(a.lines().count() > 10, "a real table has processes");
+    if a != b {
+        let diff: Vec<_> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).take(5).collect();
+        panic!("the replayed recording differs:\n{diff:#?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn recording_the_mac_fixture_keeps_everything_an_unprivileged_reader_sees() {
+    // The fixture was recorded as alice (not root): replaying it reads short info, which has
+    // no start time. Everything else must come back exactly, and the result is a fixed point.
+    let dir = tmpdir("mac");
+    let once = dir.join("once.json");
+    let twice = dir.join("twice.json");
+    let mac = fixture("snapshots/mac.json");
+    for (input, output) in [(&mac, &once), (&once, &twice)] {
+        let (ok, _, err) = run(&[
+            "--source=replay",
+            &format!("--source.replay-file={}", input.display()),
+            "record",
+            "-o",
+            output.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+    }
+    let mut want: Value = serde_json::from_str(&std::fs::read_to_string(&mac).unwrap()).unwrap();
+    for p in want["processes"].as_array_mut().unwrap() {
+        p["start_sec"] = Value::Null;
+        p["start_usec"] = Value::Null;
+    }
+    let got: Value = serde_json::from_str(&std::fs::read_to_string(&once).unwrap()).unwrap();
+    for key in want.as_object().unwrap().keys().filter(|k| *k != "processes") {
+        assert_eq!(got[key], want[key], "{key}");
+    }
+    let (got, want) = (got["processes"].as_array().unwrap(), want["processes"].as_array().unwrap());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, w, "process {}", w["pid"]);
+    }
+    assert_eq!(std::fs::read(&once).unwrap(), std::fs::read(&twice).unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A small valid file: kernel_task, launchd, a shell on ttys000 and its child.
+fn base() -> Value {
+    json!({
+        "format": "libproc-exporter/snapshot-v1",
+        "os": "macos",
+        "privileged": false,
+        "caller_euid": 501,
+        "limits": {"maxproc": 4176, "maxprocperuid": 2784, "ptmx_max": 511},
+        "ttys": [{"name": "ttys000", "dev": 268435456}],
+        "users": {"0": "root", "501": "alice"},
+        "processes": [
+            {"pid": 0, "ppid": 0, "pgid": 0, "euid": 0, "ruid": 0, "svuid": 0, "egid": 0, "rgid": 0,
+             "status": 2, "flags": 1, "comm": "kernel_task", "tdev": null, "zombie": false,
+             "start_sec": 1732700000, "start_usec": 0},
+            {"pid": 1, "ppid": 0, "pgid": 1, "euid": 0, "ruid": 0, "svuid": 0, "egid": 0, "rgid": 0,
+             "status": 2, "flags": 16, "comm": "launchd", "tdev": null, "zombie": false,
+             "start_sec": 1732700001, "start_usec": 0},
+            {"pid": 50, "ppid": 1, "pgid": 50, "euid": 501, "ruid": 501, "svuid": 501, "egid": 20, "rgid": 20,
+             "status": 2, "flags": 144, "comm": "zsh", "tdev": 268435456, "zombie": false,
+             "start_sec": 1732700100, "start_usec": 5},
+            {"pid": 51, "ppid": 50, "pgid": 51, "euid": 501, "ruid": 501, "svuid": 501, "egid": 20, "rgid": 20,
+             "status": 5, "flags": 148, "comm": "make", "tdev": 268435456, "zombie": true,
+             "start_sec": null, "start_usec": null}
+        ]
+    })
+}
+
+fn parse(doc: &Value) -> Result<replay::SnapshotFile, String> {
+    replay::parse(&doc.to_string())
+}
+
+#[test]
+fn the_base_file_is_valid_and_replays() {
+    let file = parse(&base()).unwrap();
+    assert_eq!(file.processes.len(), 4);
+    assert_eq!(file.users[&501], "alice");
+}
+
+/// Each malformed case and the message it must give.
+#[test]
+fn malformed_files_are_refused_naming_the_field_and_process() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        ("unknown top-level key", Box::new(|d| d["extra"] = json!(1)), "unknown field `extra`"),
+        (
+            "unknown process key",
+            Box::new(|d| d["processes"][2]["color"] = json!("red")),
+            "processes[2] (pid 50): unknown field `color`",
+        ),
+        (
+            "missing key",
+            Box::new(|d| {
+                d["processes"][1].as_object_mut().unwrap().remove("ruid");
+            }),
+            "processes[1] (pid 1): missing field `ruid`",
+        ),
+        (
+            "pid of the wrong type",
+            Box::new(|d| d["processes"][2]["pid"] = json!("50")),
+            "processes[2] (pid \"50\"): invalid type: string \"50\", expected i32",
+        ),
+        (
+            "negative uid",
+            Box::new(|d| d["processes"][2]["euid"] = json!(-1)),
+            "processes[2] (pid 50): invalid value: integer `-1`, expected u32",
+        ),
+        (
+            "duplicate pid",
+            Box::new(|d| d["processes"][3]["pid"] = json!(50)),
+            "processes[3] (pid 50): pid: duplicate of processes[2]",
+        ),
+        (
+            "parent not in the table",
+            Box::new(|d| d["processes"][2]["ppid"] = json!(999)),
+            "processes[2] (pid 50): ppid: 999 is not a process in this file",
+        ),
+        (
+            "own parent",
+            Box::new(|d| d["processes"][2]["ppid"] = json!(50)),
+            "processes[2] (pid 50): ppid: a process cannot be its own parent",
+        ),
+        (
+            "kernel_task with a parent",
+            Box::new(|d| d["processes"][0]["ppid"] = json!(1)),
+            "processes[0] (pid 0): ppid: kernel_task (pid 0) has parent 0, found 1",
+        ),
+        (
+            "terminal not listed",
+            Box::new(|d| d["processes"][2]["tdev"] = json!(7)),
+            "processes[2] (pid 50): tdev: 7 is not in \"ttys\"",
+        ),
+        (
+            "terminal without P_CONTROLT",
+            Box::new(|d| d["processes"][2]["flags"] = json!(16)),
+            "processes[2] (pid 50): tdev: a process with a terminal has PROC_FLAG_CONTROLT (0x80) in flags",
+        ),
+        (
+            "sleeping status",
+            Box::new(|d| d["processes"][2]["status"] = json!(3)),
+            "processes[2] (pid 50): status: 3 is not a state xnu assigns (1 SIDL, 2 SRUN, 4 SSTOP, 5 SZOMB)",
+        ),
+        (
+            "SZOMB off the zombie list",
+            Box::new(|d| d["processes"][3]["zombie"] = json!(false)),
+            "processes[3] (pid 51): zombie: status 5 (SZOMB) needs \"zombie\": true",
+        ),
+        (
+            "zombie still running",
+            Box::new(|d| {
+                d["processes"][2]["zombie"] = json!(true);
+            }),
+            "processes[2] (pid 50): zombie: a zombie has status 5 (SZOMB), or 2 with PROC_FLAG_INEXIT (0x4)",
+        ),
+        (
+            "derived flags",
+            Box::new(|d| d["processes"][2]["flags"] = json!(144 | 0x20)),
+            "processes[2] (pid 50): flags: SLEADER (0x20) and CTTY (0x40) are derived by the kernel; leave them out",
+        ),
+        (
+            "comm too long",
+            Box::new(|d| d["processes"][1]["comm"] = json!("launchd_is_long_")),
+            "processes[1] (pid 1): comm: \"launchd_is_long_\" is longer than the 15 bytes the kernel keeps",
+        ),
+        (
+            "start_usec out of range",
+            Box::new(|d| d["processes"][1]["start_usec"] = json!(1_000_000)),
+            "processes[1] (pid 1): start_usec: must be below 1000000",
+        ),
+        (
+            "wrong format",
+            Box::new(|d| d["format"] = json!("libproc-exporter/snapshot-v2")),
+            "format: expected \"libproc-exporter/snapshot-v1\", found \"libproc-exporter/snapshot-v2\"",
+        ),
+        (
+            "unknown os",
+            Box::new(|d| d["os"] = json!("freebsd")),
+            "os: expected \"macos\" or \"linux\", found \"freebsd\"",
+        ),
+        (
+            "user key not a uid",
+            Box::new(|d| d["users"]["alice"] = json!("alice")),
+            "users: key \"alice\" is not a uid (a decimal number)",
+        ),
+        (
+            "terminal listed twice",
+            Box::new(|d| {
+                d["ttys"].as_array_mut().unwrap().push(json!({"name": "ttys001", "dev": 268435456}))
+            }),
+            "ttys[1] (ttys001): dev: 268435456 is listed twice",
+        ),
+        (
+            "NODEV as a terminal",
+            Box::new(|d| d["ttys"][0]["dev"] = json!(4294967295u32)),
+            "ttys[0] (ttys000): dev: 0xffffffff is NODEV, not a terminal",
+        ),
+        (
+            "root reading unprivileged",
+            Box::new(|d| d["caller_euid"] = json!(0)),
+            "privileged: false, but caller_euid 0 (root) always reads full information",
+        ),
+        (
+            "limits with a typo",
+            Box::new(|d| d["limits"]["max_proc"] = json!(1)),
+            "unknown field `max_proc`",
+        ),
+    ];
+    for (what, mutate, want) in cases {
+        let mut doc = base();
+        mutate(&mut doc);
+        let err = parse(&doc).map(|_| ()).expect_err(what);
+        assert!(err.contains(want), "{what}: expected {want:?}\n  got {err:?}");
+    }
+    // Not JSON at all: serde's position.
+    let err = replay::parse("{\"format\": ").map(|_| ()).unwrap_err();
+    assert!(err.contains("line 1 column"), "{err}");
+}
+
+#[test]
+fn a_bad_file_stops_the_exporter_with_one_line_naming_it() {
+    let dir = tmpdir("bad");
+    let path = dir.join("bad.json");
+    let mut doc = base();
+    doc["processes"][2]["ppid"] = json!(999);
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let (ok, _, err) = run(&[
+        "--source=replay",
+        &format!("--source.replay-file={}", path.display()),
+        "--check-config",
+    ]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "libproc_exporter: error: {}: processes[2] (pid 50): ppid: 999 is not a process in this file",
+            path.display()
+        )
+    );
+    let (ok, _, err) = run(&["--source=replay", "--source.replay-file=/nonexistent/snap.json"]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "libproc_exporter: error: /nonexistent/snap.json: No such file or directory (os error 2)"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn listpids_on_a_replay_uses_the_files_users_and_terminals() {
+    let mac = fixture("snapshots/mac.json");
+    let replay = format!("--source.replay-file={}", mac.display());
+    let list = |filter: &[&str]| {
+        let mut args = vec!["--source=replay", replay.as_str(), "listpids"];
+        args.extend_from_slice(filter);
+        let (ok, out, err) = run(&args);
+        assert!(ok, "{filter:?}: {err}");
+        out.lines().map(|l| l.parse::<i32>().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(list(&["--uid", "bob"]), [501, 502, 503]);
+    assert_eq!(list(&["--ruid", "502"]), [501, 502, 503]);
+    assert_eq!(list(&["--tty", "ttys000"]), [400, 401, 402, 403, 404]);
+    assert_eq!(list(&["--tty", "/dev/ttys003"]), [502, 503]);
+    assert_eq!(list(&["--tty", "s003"]), [502, 503]);
+    assert_eq!(list(&["--pgrp", "403"]), [403, 404]);
+    assert_eq!(list(&["--ppid", "600"]).len(), 60);
+    assert_eq!(list(&["--all"]).len(), 116);
+    assert_eq!(list(&[]).len(), 116);
+    let (ok, _, err) = run(&["--source=replay", &replay, "listpids", "--tty", "ttys009"]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--tty \"ttys009\"") && err.contains("no such terminal"), "{err}");
+}
