@@ -1,5 +1,7 @@
 //! Integration tests, compiled into one binary (one link, one place to list them).
 
 mod common;
-mod deploy;
-mod prometheus_e2e;
+mod darwin_sim;
+mod golden;
+mod replay;
+mod sim_kernel;
