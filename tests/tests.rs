@@ -5,3 +5,4 @@ mod darwin_sim;
 mod golden;
 mod replay;
 mod sim_kernel;
+mod single_flight;
