@@ -6,3 +6,8 @@ mod golden;
 mod replay;
 mod sim_kernel;
 mod single_flight;
+// Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
+#[cfg(target_os = "linux")]
+mod linux_tree;
+#[cfg(target_os = "linux")]
+mod procfs_real;
