@@ -533,3 +533,47 @@ impl Bracket {
         self.before.rows.keys().filter(|pid| self.after.rows.contains_key(pid)).copied().collect()
     }
 }
+
+/// Runs `cmd` to completion with a deadline (a command that should fail at once must not hang
+/// the tests if it starts serving instead): exit code (None if killed by a signal), stdout,
+/// stderr.
+pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> (Option<i32>, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let until = Instant::now() + deadline;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{cmd:?} still running after {deadline:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts that a rejected invocation exited non-zero with exactly one line on stderr that
+/// contains every one of `names` (the flag and the value).
+pub fn assert_one_line_error(what: &str, code: Option<i32>, stderr: &str, names: &[&str]) {
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "{what}: exit code {code:?}, want non-zero; stderr {stderr:?}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: want one line on stderr, got {stderr:?}");
+    for name in names {
+        assert!(lines[0].contains(name), "{what}: {:?} does not name {name:?}", lines[0]);
+    }
+}

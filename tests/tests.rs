@@ -11,3 +11,5 @@ mod single_flight;
 mod linux_tree;
 #[cfg(target_os = "linux")]
 mod procfs_real;
+#[cfg(target_os = "linux")]
+mod listpids_pgrep;
