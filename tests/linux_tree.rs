@@ -330,6 +330,18 @@ exec "$exe" "$secs" >/dev/null"#;
             let _ = child.wait();
         }
     }
+
+    /// Waits until none of this tree's processes is in /proc any more (orphaned zombies are
+    /// reaped by pid 1, which may take a moment).
+    pub fn wait_gone(&self, timeout: Duration) {
+        wait_for("processes were not gone after the kill (pid, state, ppid)", timeout, || {
+            self.pids
+                .iter()
+                .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+                .map(|&pid| (pid, proc_state(pid), proc_ppid(pid)))
+                .collect()
+        });
+    }
 }
 
 impl Drop for Tree {
@@ -391,6 +403,10 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 /// The state letter of `pid`, from /proc.
 pub fn proc_state(pid: i32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()
+}
+
+fn proc_ppid(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 /// The command name of `pid`, from /proc.
@@ -528,9 +544,45 @@ impl Bracket {
         handed_out_between(self.before.pid, self.after.pid, pid)
     }
 
+    /// Pids handed out between the two readings that neither saw (threads included, so this
+    /// is an upper bound on the processes that came and went unseen).
+    pub fn unseen_births(&self) -> usize {
+        let (first, last) = (self.before.pid, self.after.pid);
+        let range: Box<dyn Iterator<Item = i32>> = if first < last {
+            Box::new(first + 1..last)
+        } else {
+            let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(4_194_304);
+            Box::new((first + 1..pid_max).chain(1..last))
+        };
+        range
+            .filter(|pid| !self.before.rows.contains_key(pid) && !self.after.rows.contains_key(pid))
+            .count()
+    }
+
     /// Pids present in both readings.
     pub fn stable_pids(&self) -> BTreeSet<i32> {
         self.before.rows.keys().filter(|pid| self.after.rows.contains_key(pid)).copied().collect()
+    }
+
+    /// The least and the most processes matching `pred` there can have been at any moment
+    /// between the two readings: at least those matching in both, at most those matching in
+    /// either, those that appeared or vanished (they may have matched in between), and those
+    /// that came and went unseen.
+    pub fn bounds(&self, pred: impl Fn(&PsRow) -> bool) -> (usize, usize) {
+        let (b, a) = (&self.before.rows, &self.after.rows);
+        let low = b.iter().filter(|(pid, row)| pred(row) && a.get(pid).is_some_and(&pred)).count();
+        let pids: BTreeSet<&i32> = b.keys().chain(a.keys()).collect();
+        let high = pids
+            .into_iter()
+            .filter(|pid| {
+                let (rb, ra) = (b.get(pid), a.get(pid));
+                rb.is_some_and(&pred) || ra.is_some_and(&pred) || rb.is_none() || ra.is_none()
+            })
+            .count();
+        (low, high + self.unseen_births())
     }
 }
 

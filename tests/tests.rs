@@ -8,8 +8,10 @@ mod sim_kernel;
 mod single_flight;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
+mod e2e_linux;
+#[cfg(target_os = "linux")]
 mod linux_tree;
 #[cfg(target_os = "linux")]
-mod procfs_real;
-#[cfg(target_os = "linux")]
 mod listpids_pgrep;
+#[cfg(target_os = "linux")]
+mod procfs_real;
