@@ -123,10 +123,12 @@ fn the_base_file_is_valid_and_replays() {
     assert_eq!(file.users[&501], "alice");
 }
 
-/// Each malformed case and the message it must give.
+/// A malformed case: what it is, how it spoils the base file, and the message it must give.
+type Case = (&'static str, Box<dyn Fn(&mut Value)>, &'static str);
+
 #[test]
 fn malformed_files_are_refused_naming_the_field_and_process() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("unknown top-level key", Box::new(|d| d["extra"] = json!(1)), "unknown field `extra`"),
         (
             "unknown process key",

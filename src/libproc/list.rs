@@ -32,7 +32,7 @@ impl PidList {
     /// The kernel truncates silently when the buffer is too small (§2.3): a result that fills
     /// the buffer exactly may have lost the oldest processes and every zombie. So we probe for
     /// the size with a NULL buffer, allocate the estimate plus headroom, and, whenever a fill
-    /// comes back full, grow and fill again, up to [`MAX_ATTEMPTS`] times. Within one call the
+    /// comes back full, grow and fill again, up to `MAX_ATTEMPTS` (8) times. Within one call the
     /// kernel holds `proc_list_lock`, so a complete result has every pid exactly once.
     pub fn fill(&mut self, kernel: &dyn Kernel, filter: ListFilter) -> Result<&[Pid], Error> {
         let (kind, info) = filter.raw();

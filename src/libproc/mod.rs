@@ -6,7 +6,7 @@
 //! [`pids_for_tty`]), plus the per-pid flavors the exporter reads ([`pid_short_info`],
 //! [`pid_bsd_info`], [`pid_task_info`], [`pid_path`]).
 //!
-//! The system call sits behind the [`Kernel`] trait. On macOS, [`sys::Darwin`] is the real
+//! The system call sits behind the [`Kernel`] trait. On macOS, `sys::Darwin` is the real
 //! kernel; everywhere, [`sim::SimKernel`] models xnu's `proc_info` so that everything above
 //! the trait runs and is tested on Linux. Kernel behaviour is cited from
 //! `reference/xnu-proc-info.md` (§ numbers below) rather than repeated.
@@ -262,7 +262,7 @@ impl<K: Kernel + ?Sized> Kernel for std::sync::Arc<K> {
 /// The kernel of the machine we run on, when it has `__proc_info`.
 ///
 /// # Platform-specific behavior
-/// On macOS this is [`sys::Darwin`]. Elsewhere there is no such system call and this returns
+/// On macOS this is `sys::Darwin`. Elsewhere there is no such system call and this returns
 /// [`Error::Unsupported`]; use [`sim::SimKernel`] instead.
 pub fn host_kernel() -> Result<Box<dyn Kernel>, Error> {
     #[cfg(target_os = "macos")]

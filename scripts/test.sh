@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every check, as CI runs it: formatting, lints for Linux and both macOS targets, docs, all
+# tests (unit, integration against real processes, SimKernel, a real Prometheus server and
+# promtool), the macOS link check, and a short fuzzing run.
+# Missing tools are installed first by scripts/setup.sh (Debian, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+for target in x86_64-unknown-linux-gnu aarch64-apple-darwin x86_64-apple-darwin; do
+    step "cargo clippy --target $target"
+    cargo clippy --quiet --locked --all-targets --target "$target" -- -D warnings
+done
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps
+
+step "macOS binaries link and import ___proc_info"
+bash scripts/check-macos.sh
+
+if [ -x scripts/fuzz.sh ]; then
+    step "fuzzing (${FUZZ_SECONDS:-60} s per target)"
+    bash scripts/fuzz.sh
+fi
+
+step "cargo test"
+cargo test --locked --all-targets
