@@ -24,6 +24,15 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// Web config (exporter-toolkit format): TLS, basic auth, response headers.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Time a client gets for the TLS handshake and then for each request's headers, e.g.
+    /// 10s or 500ms; slower clients are disconnected.
+    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s")]
+    pub header_read_timeout: String,
+
     /// Leave out the exporter's own process_* metrics.
     #[arg(long = "web.disable-exporter-metrics")]
     pub disable_exporter_metrics: bool,

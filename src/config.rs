@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::time::Duration;
 
 use crate::cli::Cli;
 use crate::collect::{self, Caps};
 use crate::log;
 use crate::server::ServerConfig;
+use crate::server::web_config;
 use crate::table::{SourceConfig, SourceKind};
 
 /// A bad flag value: which flag, the value, and why.
@@ -105,6 +107,25 @@ pub struct Config {
     pub log_level: log::Level,
     /// Log format.
     pub log_format: log::Format,
+    /// Legal but risky settings (basic auth without TLS, optional client certificates):
+    /// logged once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// Parses a duration the way Prometheus writes them: a number and a unit (`ms`, `s`, `m`,
+/// `h`), e.g. `10s`, `1.5s`, `500ms`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 fn at_least_one(flag: &str, value: usize) -> Result<usize, ConfigError> {
@@ -168,11 +189,38 @@ impl Config {
         let collectors: Vec<&'static str> =
             cli.collectors.enabled.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
         debug_assert!(collectors.iter().all(|n| collect::build(n).is_some()));
+        let header_read_timeout = parse_duration(&cli.header_read_timeout)
+            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "--web.header-read-timeout",
+                    &cli.header_read_timeout,
+                    "expected a duration from 1ms to 1h such as 10s or 500ms",
+                )
+            })?;
+        let web = match &cli.web_config_file {
+            Some(path) => web_config::load(path).map_err(|e| {
+                ConfigError::new("--web.config.file", path.display(), e.to_string())
+            })?,
+            None => web_config::WebConfig::default(),
+        };
+        let warnings = web
+            .warnings
+            .iter()
+            .map(|w| {
+                format!(
+                    "--web.config.file {}: {w}",
+                    cli.web_config_file.as_deref().unwrap_or(std::path::Path::new("")).display()
+                )
+            })
+            .collect();
         Ok(Config {
             listen,
             server: ServerConfig {
                 telemetry_path: path.clone(),
                 max_requests: cli.max_requests,
+                header_read_timeout,
+                web,
                 ..ServerConfig::default()
             },
             collectors,
@@ -185,6 +233,7 @@ impl Config {
             },
             log_level,
             log_format,
+            warnings,
         })
     }
 
@@ -242,6 +291,35 @@ mod tests {
         assert_eq!(e.flag, "--web.telemetry-path");
         let e = config(&["--log.level", "loud"]).unwrap_err();
         assert_eq!(e.flag, "--log.level");
+    }
+
+    #[test]
+    fn durations_parse_like_prometheus() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        for bad in ["", "10", "s", "10x", "-1s", "1e9h", "..s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let e = config(&["--web.header-read-timeout", "0s"]).unwrap_err();
+        assert_eq!(e.flag, "--web.header-read-timeout");
+        assert_eq!(config(&[]).unwrap().server.header_read_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_bad_web_config_names_the_flag_and_the_key() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/web");
+        let e = config(&["--web.config.file", dir.join("tls11.bad.yml").to_str().unwrap()])
+            .unwrap_err();
+        assert_eq!(e.flag, "--web.config.file");
+        assert!(e.reason.starts_with("tls_server_config.min_version: "), "{e}");
+        let e = config(&["--web.config.file", "/nonexistent/web.yml"]).unwrap_err();
+        assert!(e.reason.contains("cannot read"), "{e}");
+        let c =
+            config(&["--web.config.file", dir.join("users.good.yml").to_str().unwrap()]).unwrap();
+        assert!(c.warnings[0].contains("clear text"), "{:?}", c.warnings);
+        assert!(c.server.web.users.is_some());
     }
 
     #[test]

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Err(e) => return fail(2, e),
     };
     log::init(config.log_level, config.log_format);
+    for warning in &config.warnings {
+        log::warn(warning, &[]);
+    }
 
     let mut source = match table::open(&config.source) {
         Ok(source) => source,

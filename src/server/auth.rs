@@ -52,6 +52,25 @@ pub fn parse_basic(value: &[u8]) -> Result<Credentials, AuthError> {
     Ok(Credentials { user: decoded[..colon].to_vec(), password: decoded[colon + 1..].to_vec() })
 }
 
+/// The `Authorization` value a client sends for `user:password` (the inverse of
+/// [`parse_basic`]; for tests and probes).
+pub fn encode_basic(user_password: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from("Basic ");
+    for chunk in user_password.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Standard base64 (RFC 4648 section 4) with mandatory padding, as Go's `StdEncoding`.
 fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
     fn value(c: u8) -> Option<u32> {
@@ -132,8 +151,10 @@ impl Authenticator {
     /// An authenticator for `users` (name -> bcrypt hash, already checked by
     /// [`check_hash`]).
     pub fn new<'a>(users: impl IntoIterator<Item = (&'a String, &'a String)>) -> Authenticator {
-        let users: HashMap<Vec<u8>, Arc<str>> =
-            users.into_iter().map(|(u, h)| (u.as_bytes().to_vec(), Arc::from(h.as_str()))).collect();
+        let users: HashMap<Vec<u8>, Arc<str>> = users
+            .into_iter()
+            .map(|(u, h)| (u.as_bytes().to_vec(), Arc::from(h.as_str())))
+            .collect();
         let decoy = users
             .values()
             .max_by_key(|h| h.parse::<HashParts>().map(|p| p.get_cost()).unwrap_or(0))
@@ -171,14 +192,15 @@ impl Authenticator {
         }
         self.checks.fetch_add(1, Ordering::Relaxed);
         let secret = credentials.password;
-        let matched =
-            match tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false))
-                .await
-            {
-                Ok(matched) => matched,
-                // The blocking pool is shutting down: deny, and remember nothing.
-                Err(_) => return false,
-            };
+        let matched = match tokio::task::spawn_blocking(move || {
+            bcrypt::verify(secret, &hash).unwrap_or(false)
+        })
+        .await
+        {
+            Ok(matched) => matched,
+            // The blocking pool is shutting down: deny, and remember nothing.
+            Err(_) => return false,
+        };
         let verdict = matched && known;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_CAPACITY {
@@ -214,26 +236,11 @@ mod tests {
     const CAROL: &str = "$2y$04$cWeJSkPEThTyMQkRzs.e1ecZxSx8/jpwDY8JdlHp6ejbU/zGUdGC2";
 
     fn basic(user_pass: &str) -> Vec<u8> {
-        let mut out = b"Basic ".to_vec();
-        out.extend_from_slice(encode(user_pass.as_bytes()).as_bytes());
-        out
+        encode_basic(user_pass.as_bytes()).into_bytes()
     }
 
     fn encode(input: &[u8]) -> String {
-        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in input.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        encode_basic(input).split_off("Basic ".len())
     }
 
     fn users() -> Vec<(String, String)> {

@@ -1,7 +1,29 @@
 //! The HTTP surface: hyper 1 on tokio. Routes, the landing page, the in-flight limit, the
-//! single-flight collection shared by concurrent scrapes, and graceful shutdown.
+//! single-flight collection shared by concurrent scrapes, and graceful shutdown; with
+//! `--web.config.file`, TLS and basic auth.
 //!
 //! Nothing below this module knows about HTTP; this module knows nothing about the OS.
+//!
+//! # Layout
+//! - `mod.rs`: accepting, the per-connection pipeline (TLS handshake under a timeout, then
+//!   HTTP/1.1 with a header-read timeout), routing and the scrape path.
+//! - [`web_config`]: the exporter-toolkit web config file, parsed strictly and validated.
+//! - [`tls`]: rustls (ring provider) configuration, client-certificate SAN checks,
+//!   certificate rotation.
+//! - [`auth`]: basic auth against bcrypt hashes, with the cache done safely.
+//!
+//! # What each hostile request gets
+//! | request | answer |
+//! |---|---|
+//! | no or wrong credentials (auth on) | 401 with `WWW-Authenticate: Basic`, before anything else |
+//! | a method other than GET or HEAD | 405 with `Allow: GET, HEAD` |
+//! | a GET or HEAD with a body | 413; the body is never read, the connection closed |
+//! | an unknown path | 404 |
+//! | more concurrent scrapes than `--web.max-requests` | 503 |
+//! | a request line and headers over 16 KiB, or over 100 headers | 431 (hyper) |
+//! | malformed request line or headers | 400 (hyper) |
+//! | headers not complete within `--web.header-read-timeout` | connection closed (hyper) |
+//! | no TLS handshake within the same timeout | connection closed |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,18 +32,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::log;
 use crate::metrics::{Exporter, VERSION};
+
+pub mod auth;
+pub mod tls;
+pub mod web_config;
+
+use web_config::WebConfig;
 
 /// The content type of the Prometheus text format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -33,13 +61,16 @@ pub struct ServerConfig {
     pub telemetry_path: String,
     /// `--web.max-requests`: concurrent scrapes answered; more get 503. 0 = no limit.
     pub max_requests: usize,
-    /// A client has this long to send its request headers, or the connection is closed.
+    /// `--web.header-read-timeout`: a client has this long to complete the TLS handshake,
+    /// and then this long to send each request's headers, or the connection is closed.
     pub header_read_timeout: Duration,
     /// Subtracted from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds` so the answer
     /// arrives before Prometheus gives up.
     pub scrape_timeout_offset: Duration,
     /// On shutdown, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
+    /// `--web.config.file`: TLS, basic auth and extra headers; the default is none of them.
+    pub web: WebConfig,
 }
 
 impl Default for ServerConfig {
@@ -50,11 +81,21 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             scrape_timeout_offset: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(30),
+            web: WebConfig::default(),
         }
     }
 }
 
 type Body = Full<Bytes>;
+
+/// A rendered scrape shared by every response that answers with it, without copying.
+struct SharedText(Arc<String>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
 /// The slot of the collection in flight: a receiver that yields its rendered output.
 type Flight = Option<watch::Receiver<Option<Arc<String>>>>;
 
@@ -64,20 +105,33 @@ struct Shared {
     config: ServerConfig,
     in_flight: Option<Arc<Semaphore>>,
     flight: Arc<Mutex<Flight>>,
+    tls: Option<tls::Reloader>,
+    auth: Option<auth::Authenticator>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests
-/// `shutdown_grace` to finish, and returns.
+/// `shutdown_grace` to finish, and returns. Fails before serving when the TLS files
+/// (validated at start-up) can no longer be loaded.
 pub async fn run(
     listeners: Vec<TcpListener>,
     exporter: Arc<Exporter>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let tls =
+        match &config.web.tls {
+            Some(settings) => Some(tls::Reloader::new(settings.clone()).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+            })?),
+            None => None,
+        };
+    let auth = config.web.users.as_ref().map(|users| auth::Authenticator::new(users.iter()));
     let shared = Arc::new(Shared {
         in_flight: (config.max_requests > 0).then(|| Arc::new(Semaphore::new(config.max_requests))),
         exporter,
         flight: Arc::new(Mutex::new(None)),
+        tls,
+        auth,
         config,
     });
     let (accepted, mut incoming) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
@@ -109,22 +163,7 @@ pub async fn run(
         tokio::select! {
             conn = incoming.recv() => {
                 let Some((stream, peer)) = conn else { break };
-                let shared = shared.clone();
-                let conn = http1::Builder::new()
-                    // Without a timer hyper silently ignores header_read_timeout.
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(shared.config.header_read_timeout)
-                    .max_buf_size(16 * 1024)
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        service_fn(move |req| handle(req, shared.clone())),
-                    );
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        log::debug("connection ended", &[("peer", &peer.to_string()), ("err", &e.to_string())]);
-                    }
-                });
+                tokio::spawn(connection(stream, peer, shared.clone(), graceful.watcher()));
             }
             () = &mut shutdown => break,
         }
@@ -139,21 +178,82 @@ pub async fn run(
     Ok(())
 }
 
+/// One connection: the TLS handshake (if any) under the header-read timeout, then HTTP/1.1.
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, watcher: Watcher) {
+    let _ = stream.set_nodelay(true);
+    match &shared.tls {
+        None => serve_http(TokioIo::new(stream), peer, shared, watcher).await,
+        Some(tls) => match tls.handshake(stream, shared.config.header_read_timeout).await {
+            Ok(stream) => serve_http(TokioIo::new(stream), peer, shared, watcher).await,
+            Err(e) => log::debug(
+                "TLS handshake failed",
+                &[("peer", &peer.to_string()), ("err", &e.to_string())],
+            ),
+        },
+    }
+}
+
+async fn serve_http<I>(io: I, peer: SocketAddr, shared: Arc<Shared>, watcher: Watcher)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service_shared = shared.clone();
+    let conn = http1::Builder::new()
+        // Without a timer hyper silently ignores header_read_timeout.
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_read_timeout)
+        .max_buf_size(16 * 1024)
+        .serve_connection(io, service_fn(move |req| handle(req, service_shared.clone())));
+    if let Err(e) = watcher.watch(conn).await {
+        log::debug("connection ended", &[("peer", &peer.to_string()), ("err", &e.to_string())]);
+    }
+}
+
+/// Answers one request, then adds the configured headers (to every answer, 401s included,
+/// as the toolkit does).
 async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+    // We never read request bodies; a connection with one unread cannot carry another
+    // request, so it is closed after the answer.
+    let has_body = !req.body().is_end_stream();
+    let mut response = route(req, &shared, has_body).await;
+    let headers = response.headers_mut();
+    for (name, value) in &shared.config.web.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if has_body {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(response)
+}
+
+async fn route(req: Request<Incoming>, shared: &Arc<Shared>, has_body: bool) -> Response<Body> {
+    if let Some(auth) = &shared.auth {
+        let credentials = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+        if !auth.check(credentials).await {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            return response;
+        }
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut response =
             plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: use GET or HEAD\n");
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Ok(response);
+        return response;
+    }
+    if has_body {
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "request bodies are not accepted\n");
     }
     let path = req.uri().path();
     if path == shared.config.telemetry_path {
-        return Ok(metrics(&req, &shared).await);
+        return metrics(&req, shared).await;
     }
     if path == "/" {
-        return Ok(landing(&shared.config.telemetry_path));
+        return landing(&shared.config.telemetry_path);
     }
-    Ok(plain(StatusCode::NOT_FOUND, "not found\n"))
+    plain(StatusCode::NOT_FOUND, "not found\n")
 }
 
 async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
@@ -172,7 +272,7 @@ async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
     let deadline = scrape_deadline(req, shared.config.scrape_timeout_offset);
     match collect_shared(shared, deadline).await {
         Some(body) => {
-            let mut response = Response::new(Full::new(Bytes::from(body.as_bytes().to_vec())));
+            let mut response = Response::new(Full::new(Bytes::from_owner(SharedText(body))));
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));

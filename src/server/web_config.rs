@@ -43,7 +43,11 @@ impl WebConfigError {
 
 impl fmt::Display for WebConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() { f.write_str(&self.reason) } else { write!(f, "{}: {}", self.key, self.reason) }
+        if self.key.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.key, self.reason)
+        }
     }
 }
 
@@ -155,8 +159,14 @@ pub enum Curve {
 /// The TLS 1.2 suites rustls implements with the `ring` provider, by their Go (and IANA)
 /// names, which is what the toolkit's files use.
 pub const TLS12_CIPHER_SUITES: &[(&str, CipherSuite)] = &[
-    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
-    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ),
     (
         "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
         CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
@@ -223,7 +233,8 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, WebConfigError> {
             config.headers.push(header(&name, &value)?);
         }
     }
-    config.tls = tls_settings(raw.tls_server_config.unwrap_or_default(), base, &mut config.warnings)?;
+    config.tls =
+        tls_settings(raw.tls_server_config.unwrap_or_default(), base, &mut config.warnings)?;
     if config.users.is_some() && config.tls.is_none() {
         config.warnings.push(
             "basic_auth_users is set without tls_server_config: passwords cross the network in clear text"
@@ -238,10 +249,27 @@ fn parse_yaml(text: &str) -> Result<RawConfig, WebConfigError> {
     if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Ok(RawConfig::default());
     }
-    let options = serde_saphyr::Options { with_snippet: false, ..serde_saphyr::Options::default() };
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
     serde_saphyr::from_str_with_options::<Option<RawConfig>>(text, options)
         .map(Option::unwrap_or_default)
-        .map_err(|e| WebConfigError::new("", one_line(&e.to_string())))
+        .map_err(|e| {
+            // The parser's message says what and where; the line's key names the key. Only
+            // the key: the value may be a password hash.
+            let message = one_line(&e.to_string())
+                .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+            let line = e.location().and_then(|at| {
+                let text = text.lines().nth(usize::try_from(at.line()).ok()?.checked_sub(1)?)?;
+                let key = text.split_once(':').map_or(text, |(key, _)| key);
+                Some(key.trim().chars().take(80).collect::<String>())
+            });
+            match line {
+                Some(line) if !line.is_empty() => {
+                    WebConfigError::new("", format!("{message} (key `{line}`)"))
+                }
+                _ => WebConfigError::new("", message),
+            }
+        })
 }
 
 /// Error text on one line: the start-up error is one line naming what and where.
@@ -271,14 +299,20 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), WebConfi
     Ok((name, value))
 }
 
-fn version(key: &str, text: Option<&str>, default: TlsVersion) -> Result<TlsVersion, WebConfigError> {
+fn version(
+    key: &str,
+    text: Option<&str>,
+    default: TlsVersion,
+) -> Result<TlsVersion, WebConfigError> {
     match text {
         None => Ok(default),
         Some("TLS12") => Ok(TlsVersion::Tls12),
         Some("TLS13") => Ok(TlsVersion::Tls13),
         Some(old @ ("TLS10" | "TLS11")) => Err(WebConfigError::new(
             key,
-            format!("{old} is not supported: only TLS12 and TLS13 are (rustls implements no older version)"),
+            format!(
+                "{old} is not supported: only TLS12 and TLS13 are (rustls implements no older version)"
+            ),
         )),
         Some(other) => Err(WebConfigError::new(
             key,
@@ -471,7 +505,8 @@ mod tests {
 
     #[test]
     fn old_protocol_versions_are_refused_by_name() {
-        let e = parse_err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS11\n");
+        let e =
+            parse_err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS11\n");
         assert_eq!(e.key, "tls_server_config.min_version");
         assert!(e.reason.contains("TLS11 is not supported"), "{e}");
     }
@@ -489,9 +524,8 @@ mod tests {
     #[test]
     fn verify_if_given_and_auth_without_tls_warn() {
         let c = parse(
-            &format!(
-                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca\n"
-            ),
+                            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca\n"
+            ,
             Path::new("/"),
         )
         .unwrap();
@@ -516,8 +550,9 @@ mod tests {
 
     #[test]
     fn headers_follow_the_toolkit_allow_list() {
-        let c = parse("http_server_config:\n  headers:\n    X-Frame-Options: deny\n", Path::new("/"))
-            .unwrap();
+        let c =
+            parse("http_server_config:\n  headers:\n    X-Frame-Options: deny\n", Path::new("/"))
+                .unwrap();
         assert_eq!(c.headers[0].0, "x-frame-options");
         let e = parse_err("http_server_config:\n  headers:\n    Server: me\n");
         assert_eq!(e.key, "http_server_config.headers.Server");
