@@ -7,6 +7,13 @@ mod golden;
 mod replay;
 mod sim_kernel;
 mod single_flight;
+// The web surface: TLS, basic auth, limits, timeouts, hostile input, load.
+mod web_auth;
+mod web_config;
+mod web_limits;
+mod web_load;
+mod web_support;
+mod web_tls;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
 mod e2e_linux;
