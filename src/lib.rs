@@ -1,5 +1,29 @@
-//! libproc_exporter: process counts from macOS's `__proc_info` (and Linux's `/proc`) as
-//! Prometheus metrics.
+//! libproc_exporter: the macOS process table as Prometheus metrics, through `__proc_info`
+//! (the system call behind libproc.dylib), and Linux's through `/proc`.
+//!
+//! # Layout
+//!
+//! Each arrow points one way: `server -> metrics -> collect -> table -> libproc`.
+//!
+//! - [`libproc`]: the binding. Constants, the [`Kernel`](libproc::Kernel) trait (the
+//!   syscall contract), listing with grow-and-retry and the `pids_for_*` wrappers, the
+//!   `#[repr(C)]` pid-info structures; `sys` is the real call (macOS only), [`libproc::sim`]
+//!   the simulated xnu every test runs against.
+//! - [`table`]: one [`Snapshot`](table::Snapshot) of the process table per scrape, from
+//!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a recorded file through
+//!   the simulated kernel); [`table::open`] is the one place the OS is chosen.
+//! - [`limits`]: the kernel's process and terminal limits.
+//! - [`collect`]: snapshot -> counts, one pure function per collector, with top-K and
+//!   series caps.
+//! - [`metrics`]: one scrape end to end below HTTP ([`metrics::Exporter::scrape`]):
+//!   snapshot, collectors, the exporter's own metrics, the text format.
+//! - [`server`]: hyper on tokio: routes, web configuration (TLS, basic auth), the in-flight
+//!   limit, single-flight collection, graceful shutdown.
+//! - [`cli`] parses flags, [`config`] validates them into a [`Config`](config::Config);
+//!   [`commands`] are the `listpids` and `record` subcommands; [`users`] maps uids to names;
+//!   [`log`] writes logfmt or JSON lines.
+//!
+//! Kernel facts are cited from `reference/xnu-proc-info.md` by section (§).
 #![deny(missing_docs)]
 
 pub mod cli;
