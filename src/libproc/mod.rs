@@ -220,44 +220,25 @@ pub trait Kernel: Send + Sync {
     ) -> Result<usize, Errno>;
 }
 
-impl<K: Kernel + ?Sized> Kernel for &K {
-    fn proc_info(
-        &self,
-        callnum: i32,
-        pid: i32,
-        flavor: u32,
-        arg: u64,
-        buf: Option<&mut [u8]>,
-    ) -> Result<usize, Errno> {
-        (**self).proc_info(callnum, pid, flavor, arg, buf)
-    }
+/// A kernel behind a reference or a smart pointer is a kernel: the source can own one while a
+/// test keeps a handle to it.
+macro_rules! forward_kernel {
+    ($($ptr:ty),*) => {$(
+        impl<K: Kernel + ?Sized> Kernel for $ptr {
+            fn proc_info(
+                &self,
+                callnum: i32,
+                pid: i32,
+                flavor: u32,
+                arg: u64,
+                buf: Option<&mut [u8]>,
+            ) -> Result<usize, Errno> {
+                (**self).proc_info(callnum, pid, flavor, arg, buf)
+            }
+        }
+    )*};
 }
-
-impl<K: Kernel + ?Sized> Kernel for Box<K> {
-    fn proc_info(
-        &self,
-        callnum: i32,
-        pid: i32,
-        flavor: u32,
-        arg: u64,
-        buf: Option<&mut [u8]>,
-    ) -> Result<usize, Errno> {
-        (**self).proc_info(callnum, pid, flavor, arg, buf)
-    }
-}
-
-impl<K: Kernel + ?Sized> Kernel for std::sync::Arc<K> {
-    fn proc_info(
-        &self,
-        callnum: i32,
-        pid: i32,
-        flavor: u32,
-        arg: u64,
-        buf: Option<&mut [u8]>,
-    ) -> Result<usize, Errno> {
-        (**self).proc_info(callnum, pid, flavor, arg, buf)
-    }
-}
+forward_kernel!(&K, Box<K>, std::sync::Arc<K>);
 
 /// The kernel of the machine we run on, when it has `__proc_info`.
 ///
