@@ -417,13 +417,15 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
                 .map_err(|e| Error::Unsupported(format!("--source=libproc: {e}")))?;
             Ok(Box::new(darwin::DarwinSource::host(kernel)))
         }
-        SourceKind::Procfs => Ok(Box::new(procfs::ProcfsSource::open(&config.procfs)?)),
+        // `Auto` was resolved above; reading /proc is its answer off macOS.
+        SourceKind::Procfs | SourceKind::Auto => {
+            Ok(Box::new(procfs::ProcfsSource::open(&config.procfs)?))
+        }
         SourceKind::Replay => {
             let path = config.replay_file.as_ref().ok_or_else(|| {
                 Error::Unsupported("--source=replay needs --source.replay-file".to_string())
             })?;
             Ok(Box::new(replay::open(path)?))
         }
-        SourceKind::Auto => unreachable!("auto resolved above"),
     }
 }
