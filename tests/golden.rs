@@ -202,3 +202,82 @@ fn caps_keep_the_largest_and_count_what_they_drop() {
     assert_eq!(alive, total);
     assert_eq!(sample(&body, "libproc_ppid_processes_max", ""), Some(30.0));
 }
+
+#[test]
+fn a_failing_collector_reports_success_0_and_the_rest_still_serve() {
+    // A kernel whose limits cannot be read: the limits collector fails, nothing else does.
+    let mut t = SimTable::booted();
+    t.insert(SimProc::new(100, 1, "worker")).unwrap();
+    let source = DarwinSource::new(
+        SimKernel::new(t, 0),
+        TtyDevices::Fixed(vec![]),
+        Some(Limits::default()),
+        BTreeMap::new(),
+        0,
+    );
+    let exporter = Exporter::new(Box::new(source), all_collectors(), Caps::default(), false);
+    let body = exporter.scrape(None);
+    assert_eq!(
+        sample(&body, "libproc_scrape_collector_success", "collector=\"limits\""),
+        Some(0.0)
+    );
+    for ok in ["processes", "uid", "ruid", "tty", "ppid", "pgrp", "tree"] {
+        assert_eq!(
+            sample(&body, "libproc_scrape_collector_success", &format!("collector=\"{ok}\"")),
+            Some(1.0),
+            "{ok}"
+        );
+    }
+    assert_eq!(sample(&body, "libproc_processes", "state=\"alive\""), Some(3.0));
+    assert_eq!(sample(&body, "libproc_processes_limit", ""), None);
+}
+
+#[test]
+fn collectors_that_miss_the_scrape_deadline_report_success_0() {
+    let (exporter, _) = mac_exporter(Caps::default());
+    let past = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    let body = exporter.scrape(Some(past));
+    for info in collect::ALL {
+        let labels = format!("collector=\"{}\"", info.name);
+        assert_eq!(
+            sample(&body, "libproc_scrape_collector_success", &labels),
+            Some(0.0),
+            "{}",
+            info.name
+        );
+    }
+    // What does not depend on a collector is still served.
+    assert_eq!(sample(&body, "libproc_pids_unreadable", "reason=\"vanished\""), Some(0.0));
+    assert!(sample(&body, "libproc_processes", "state=\"alive\"").is_none());
+    // With time to spare, everything runs.
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let body = exporter.scrape(Some(later));
+    assert_eq!(sample(&body, "libproc_scrape_collector_success", "collector=\"tree\""), Some(1.0));
+}
+
+#[test]
+fn a_failed_snapshot_fails_every_collector_but_still_answers() {
+    use libproc_exporter::libproc::{Errno, PROC_CALLNUM_LISTPIDS, sim::Call};
+    let deny = |call: &Call, _: Option<&SimProc>| {
+        (call.callnum == PROC_CALLNUM_LISTPIDS).then_some(Errno::EPERM)
+    };
+    let kernel = SimKernel::new(SimTable::booted(), 501).with_policy(Box::new(deny));
+    let source = DarwinSource::new(
+        kernel,
+        TtyDevices::Fixed(vec![]),
+        Some(Limits::default()),
+        BTreeMap::new(),
+        501,
+    );
+    let exporter = Exporter::new(Box::new(source), all_collectors(), Caps::default(), true);
+    let body = exporter.scrape(None);
+    assert_eq!(
+        sample(&body, "libproc_scrape_collector_success", "collector=\"processes\""),
+        Some(0.0)
+    );
+    assert_eq!(sample(&body, "libproc_collections_total", ""), Some(1.0));
+    assert!(
+        sample(&body, "process_open_fds", "").is_some(),
+        "the exporter's own metrics still serve"
+    );
+}
