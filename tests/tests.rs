@@ -2,8 +2,10 @@
 
 mod common;
 mod darwin_sim;
+mod deploy;
 mod docs;
 mod golden;
+mod prometheus_e2e;
 mod replay;
 mod sim_kernel;
 mod single_flight;

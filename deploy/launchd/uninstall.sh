@@ -1,0 +1,130 @@
+#!/bin/bash
+# Stops libproc_exporter and removes what install.sh put in place.
+#
+#   sudo deploy/launchd/uninstall.sh [--remove-logs] [--remove-user]
+#
+# Paths come from the plist next to this script, as in install.sh. Safe to run again: what is
+# already gone is skipped. The log folder and the service user stay unless asked for.
+#
+# Options:
+#   --plist PATH     the plist install.sh used (default: the one next to this script)
+#   --remove-logs    also delete the log folder
+#   --remove-user    also delete the service user and its group
+#   --root DIR       remove files staged below DIR by `install.sh --root DIR` (launchd and the
+#                    user database are not touched)
+#
+# Written for the /bin/bash 3.2 that ships with macOS.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+plist_src="$here/io.github.libproc-exporter.plist"
+remove_logs=0
+remove_user=0
+root=""
+
+die() {
+    echo "uninstall.sh: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,/^# Written/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^Written/d'
+}
+
+while (($#)); do
+    case "$1" in
+        --plist) plist_src=${2:?--plist needs a path}; shift 2 ;;
+        --plist=*) plist_src=${1#*=}; shift ;;
+        --remove-logs) remove_logs=1; shift ;;
+        --remove-user) remove_user=1; shift ;;
+        --root) root=${2:?--root needs a directory}; shift 2 ;;
+        --root=*) root=${1#*=}; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+
+[[ -f "$plist_src" ]] || die "no plist at $plist_src"
+
+# Same readers as install.sh: the <string> after <key>$1</key>, and ProgramArguments[0].
+plist_string() {
+    awk -v key="$1" '
+        $0 ~ "<key>" key "</key>" { want = 1; next }
+        want && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
+        want && /<key>/ { exit }
+    ' "$plist_src"
+}
+
+plist_binary() {
+    awk '
+        /<key>ProgramArguments<\/key>/ { inside = 1; next }
+        inside && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
+    ' "$plist_src"
+}
+
+label=$(plist_string Label)
+service_user=$(plist_string UserName)
+log_file=$(plist_string StandardErrorPath)
+bin_path=$(plist_binary)
+[[ -n "$label" && -n "$log_file" && -n "$bin_path" ]] ||
+    die "$plist_src lacks Label, StandardErrorPath or ProgramArguments"
+log_dir=$(dirname "$log_file")
+plist_path=/Library/LaunchDaemons/$label.plist
+
+live=1
+[[ -n "$root" ]] && live=0
+if ((live)); then
+    [[ "$(uname -s)" == Darwin ]] || die "this removes a macOS LaunchDaemon; use --root DIR for a staged copy"
+    [[ "$(id -u)" -eq 0 ]] || die "run as root (sudo $0 ...)"
+else
+    [[ -d "$root" ]] || { echo "nothing staged below $root"; exit 0; }
+    root=$(cd "$root" && pwd)
+fi
+
+run() {
+    echo "+ $*"
+    "$@"
+}
+
+if ((live)); then
+    if launchctl print "system/$label" >/dev/null 2>&1; then
+        run launchctl bootout "system/$label" || true
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            launchctl print "system/$label" >/dev/null 2>&1 || break
+            sleep 1
+        done
+    else
+        echo "system/$label is not loaded"
+    fi
+fi
+
+for file in "$root$plist_path" "$root$bin_path"; do
+    if [[ -e "$file" ]]; then
+        run rm -f "$file"
+    else
+        echo "already gone: $file"
+    fi
+done
+
+if ((remove_logs)) && [[ -d "$root$log_dir" ]]; then
+    # Only a folder of our own: a plist logging to /var/log/x.log must not cost /var/log.
+    case "$(basename "$log_dir")" in
+        *libproc_exporter*) run rm -rf "$root$log_dir" ;;
+        *) echo "not removing $log_dir: not a libproc_exporter folder; remove $log_file by hand" ;;
+    esac
+fi
+
+if ((remove_user)) && [[ -n "$service_user" ]]; then
+    if ((!live)); then
+        echo "staging: not removing user $service_user"
+    else
+        if dscl . -read "/Users/$service_user" UniqueID >/dev/null 2>&1; then
+            run dscl . -delete "/Users/$service_user"
+        fi
+        if dscl . -read "/Groups/$service_user" PrimaryGroupID >/dev/null 2>&1; then
+            run dscl . -delete "/Groups/$service_user"
+        fi
+    fi
+fi
+
+echo "libproc_exporter removed"
