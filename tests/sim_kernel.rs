@@ -413,10 +413,10 @@ fn tty_wrapper_errors_name_the_terminal() {
     let err = libproc::pids_for_tty_name(&k, "ttys999").unwrap_err();
     assert!(matches!(err, Error::Tty { .. }));
     assert_eq!(err.to_string(), "terminal \"ttys999\" (/dev/ttys999): no such terminal");
-    let err = libproc::pids_for_tty_name(&k, "/etc/hostname").unwrap_err();
+    let err = libproc::pids_for_tty_name(&k, "/etc/hosts").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "terminal \"/etc/hostname\" (/etc/hostname): not a character device"
+        "terminal \"/etc/hosts\" (/etc/hosts): not a character device"
     );
 }
 

@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn tty_device_rejects_a_regular_file() {
-        let err = tty_device("/etc/hostname").unwrap_err();
+        let err = tty_device("/etc/hosts").unwrap_err();
         assert!(err.to_string().contains("not a character device"), "{err}");
     }
 
