@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use crate::common::{Exporter, http_get, http_request};
 use crate::web_support::{TempDir, open_fds, rss_kib, signal, write_table};
 
-/// An exporter over a table whose scrape takes about two seconds in a debug build.
+/// An exporter over a table whose scrape takes one to two seconds in a debug build.
 fn slow_exporter(dir: &TempDir, extra: &[&str]) -> Exporter {
     let table = dir.join("slow.json");
-    write_table(&table, 4000, 500);
+    write_table(&table, 5000, 600);
     let mut args =
         vec!["--source=replay".to_string(), format!("--source.replay-file={}", table.display())];
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -68,6 +68,44 @@ fn web_max_requests_2_with_three_held_scrapes_gives_one_503() {
     assert_eq!(http_get(addr, "/").unwrap().status, 200);
 }
 
+/// X-Prometheus-Scrape-Timeout-Seconds sets the scrape's deadline (less an offset, clamped):
+/// with too little time the collectors report success 0 and the answer is still a 200 with
+/// everything else; with time to spare (or an absurd value, clamped) they all run.
+#[test]
+fn web_scrape_deadline_from_the_prometheus_header() {
+    let dir = TempDir::new("deadline");
+    let exporter = slow_exporter(&dir, &[]);
+    let scrape = |timeout: &str| {
+        let r = http_request(
+            exporter.addr,
+            &format!(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Prometheus-Scrape-Timeout-Seconds: {timeout}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "timeout {timeout}");
+        assert!(r.body.contains("libproc_build_info"), "timeout {timeout}");
+        r.body
+    };
+    let success = |body: &str, collector: &str| {
+        crate::common::sample(
+            body,
+            "libproc_scrape_collector_success",
+            &format!("collector=\"{collector}\""),
+        )
+    };
+    let hurried = scrape("0.7");
+    for collector in ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"] {
+        assert_eq!(success(&hurried, collector), Some(0.0), "{collector} with 0.7 s");
+    }
+    assert!(!hurried.contains("libproc_uid_processes{"), "a late collector still ran");
+    for timeout in ["30", "1e9"] {
+        let body = scrape(timeout);
+        assert_eq!(success(&body, "uid"), Some(1.0), "uid with {timeout} s");
+        assert!(body.contains("libproc_uid_processes{"), "{timeout}");
+    }
+}
+
 /// A client that sends half a request and stalls, and one that sends nothing, are
 /// disconnected after --web.header-read-timeout; a normal scrape meanwhile gets 200.
 #[test]
@@ -106,15 +144,19 @@ fn web_sigterm_during_a_scrape_lets_it_finish_and_exits_0() {
     let dir = TempDir::new("sigterm");
     let mut exporter = slow_exporter(&dir, &[]);
     let addr = exporter.addr;
+    // How long a scrape takes here, so the signal lands in the middle of the next one.
+    let t = Instant::now();
+    assert_eq!(http_get(addr, "/metrics").unwrap().status, 200);
+    let scrape_time = t.elapsed();
     let scrape = std::thread::spawn(move || {
         let r = http_get(addr, "/metrics");
         (r, Instant::now())
     });
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(scrape_time / 3);
     let pid = exporter.child.id();
     let signalled = Instant::now();
     signal(pid, libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(100));
     let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
     let (response, answered) = scrape.join().unwrap();
     let response = response.expect("the in-flight scrape was cut off");
@@ -131,7 +173,10 @@ fn web_sigterm_during_a_scrape_lets_it_finish_and_exits_0() {
     let mut stderr = String::new();
     exporter.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(stderr.contains("received SIGTERM"), "{stderr}");
-    println!("SIGTERM at +500 ms; the scrape answered {:?} later; exit 0", answered - signalled);
+    println!(
+        "a scrape takes {scrape_time:?}; SIGTERM a third in; it answered {:?} later; exit 0",
+        answered - signalled
+    );
 }
 
 #[test]

@@ -1,0 +1,9 @@
+//! `/proc/<pid>/status`: any bytes, no panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use libproc_exporter::table::procfs::parse_status_ids;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = parse_status_ids(data);
+});
