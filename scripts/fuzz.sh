@@ -7,6 +7,8 @@
 #   scripts/fuzz.sh 10         # every target, 10 s each
 #   scripts/fuzz.sh 300 web_config authorization
 #
+# Targets are built the cargo-fuzz default way: optimised, with debug assertions and
+# overflow checks (which --release would turn off) and AddressSanitizer.
 # Only stable Rust is installed here; cargo fuzz needs nightly flags (-Zsanitizer), which
 # RUSTC_BOOTSTRAP=1 unlocks on a stable compiler. Seeds: fuzz/seeds/<target>/, or the test
 # fixtures for snapshot files and web configs; what the fuzzer finds goes to fuzz/corpus/
@@ -24,7 +26,7 @@ export RUSTC_BOOTSTRAP=1
 
 if (($#)); then targets=("$@"); else mapfile -t targets < <(cargo fuzz list); fi
 
-cargo fuzz build --release
+cargo fuzz build
 summary=()
 for target in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$target"
@@ -37,7 +39,7 @@ for target in "${targets[@]}"; do
     esac
     echo "==> fuzzing $target for ${seconds}s"
     log="fuzz/corpus/$target.log"
-    if ! cargo fuzz run --release "$target" "fuzz/corpus/$target" "${seeds[@]}" -- \
+    if ! cargo fuzz run "$target" "fuzz/corpus/$target" "${seeds[@]}" -- \
         -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1; then
         tail -40 "$log" >&2
