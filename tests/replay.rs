@@ -41,7 +41,11 @@ fn record_replay_record_of_this_machine_is_identical() {
     let a = std::fs::read_to_string(&first).unwrap();
     let b = std::fs::read_to_string(&second).unwrap();
     let os = if cfg!(target_os = "macos") { "macos" } else { "linux" };
-    assert!(a.contains(&format!("\"os\": \"{os}\"")), "recorded on {os}: {}", &a[..200.min(a.len())]);
+    assert!(
+        a.contains(&format!("\"os\": \"{os}\"")),
+        "recorded on {os}: {}",
+        &a[..200.min(a.len())]
+    );
     assert!(a.lines().count() > 10, "a real table has processes");
     if a != b {
         let diff: Vec<_> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).take(5).collect();

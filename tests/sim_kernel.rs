@@ -414,10 +414,7 @@ fn tty_wrapper_errors_name_the_terminal() {
     assert!(matches!(err, Error::Tty { .. }));
     assert_eq!(err.to_string(), "terminal \"ttys999\" (/dev/ttys999): no such terminal");
     let err = libproc::pids_for_tty_name(&k, "/etc/hosts").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "terminal \"/etc/hosts\" (/etc/hosts): not a character device"
-    );
+    assert_eq!(err.to_string(), "terminal \"/etc/hosts\" (/etc/hosts): not a character device");
 }
 
 #[test]
