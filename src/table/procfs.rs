@@ -35,28 +35,20 @@ pub struct ProcfsSource {
 impl ProcfsSource {
     /// Opens the procfs mounted at `root` (usually `/proc`).
     pub fn open(root: &Path) -> Result<ProcfsSource, Error> {
-        let io = |error| Error::Io {
-            path: root.to_path_buf(),
-            error,
-        };
+        let io = |error| Error::Io { path: root.to_path_buf(), error };
         let root_c = CString::new(root.as_os_str().as_encoded_bytes())
             .map_err(|_| io(std::io::Error::other("path contains a NUL byte")))?;
         // SAFETY: root_c is NUL-terminated; open has no other preconditions.
         let fd = unsafe {
-            libc::open(
-                root_c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
+            libc::open(root_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
         };
         if fd < 0 {
             return Err(io(std::io::Error::last_os_error()));
         }
         // SAFETY: fd is a descriptor we just opened and own.
         let dir = unsafe { OwnedFd::from_raw_fd(fd) };
-        let stat = std::fs::read_to_string(root.join("stat")).map_err(|e| Error::Io {
-            path: root.join("stat"),
-            error: e,
-        })?;
+        let stat = std::fs::read_to_string(root.join("stat"))
+            .map_err(|e| Error::Io { path: root.join("stat"), error: e })?;
         let boot_time = stat
             .lines()
             .find_map(|l| l.strip_prefix("btime "))
@@ -64,9 +56,7 @@ impl ProcfsSource {
             .unwrap_or(0);
         // SAFETY: sysconf has no preconditions.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         Ok(ProcfsSource {
             root: root.to_path_buf(),
             root_c,
@@ -161,13 +151,7 @@ impl ProcfsSource {
         let mut devs: Vec<u32> = processes.iter().filter_map(|p| p.tty).collect();
         devs.sort_unstable();
         devs.dedup();
-        let ttys = devs
-            .into_iter()
-            .map(|dev| Tty {
-                dev,
-                name: self.tty_name(dev),
-            })
-            .collect();
+        let ttys = devs.into_iter().map(|dev| Tty { dev, name: self.tty_name(dev) }).collect();
 
         // SAFETY: geteuid has no preconditions and cannot fail.
         let euid = unsafe { libc::geteuid() };
@@ -266,11 +250,7 @@ impl Reader {
         // SAFETY: path is NUL-terminated within its 40 bytes (at most 20 digits + 8 bytes);
         // self.dir is an open directory descriptor for the life of the source.
         let fd = unsafe {
-            libc::openat(
-                self.dir,
-                path.as_ptr().cast(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
+            libc::openat(self.dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC)
         };
         if fd < 0 {
             return Err(classify(std::io::Error::last_os_error()));
@@ -320,9 +300,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
-    })
+    s.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
 }
 
 fn parse_i64(s: &[u8]) -> Option<i64> {
@@ -371,15 +349,7 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
     // tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
     // num_threads itrealvalue, then starttime.
     let start_ticks = parse_u64(fields.nth(14)?)?;
-    Some(Stat {
-        comm,
-        state,
-        ppid,
-        pgid,
-        sid,
-        tty_nr,
-        start_ticks,
-    })
+    Some(Stat { comm, state, ppid, pgid, sid, tty_nr, start_ticks })
 }
 
 /// Real, effective, saved and filesystem ids from `/proc/PID/status`.
@@ -393,22 +363,15 @@ pub struct StatusIds {
 
 /// Parses the `Uid:` and `Gid:` lines of `/proc/PID/status`.
 pub fn parse_status_ids(buf: &[u8]) -> Option<StatusIds> {
-    Some(StatusIds {
-        uid: ids_after(buf, b"\nUid:")?,
-        gid: ids_after(buf, b"\nGid:")?,
-    })
+    Some(StatusIds { uid: ids_after(buf, b"\nUid:")?, gid: ids_after(buf, b"\nGid:")? })
 }
 
 fn ids_after(buf: &[u8], key: &[u8]) -> Option<[u32; 4]> {
     let at = buf.windows(key.len()).position(|w| w == key)? + key.len();
-    let line_end = buf[at..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(buf.len(), |e| at + e);
+    let line_end = buf[at..].iter().position(|&b| b == b'\n').map_or(buf.len(), |e| at + e);
     let mut ids = [0u32; 4];
-    let mut values = buf[at..line_end]
-        .split(|&b| b == b'\t' || b == b' ')
-        .filter(|f| !f.is_empty());
+    let mut values =
+        buf[at..line_end].split(|&b| b == b'\t' || b == b' ').filter(|f| !f.is_empty());
     for id in &mut ids {
         *id = u32::try_from(parse_u64(values.next()?)?).ok()?;
     }
@@ -445,10 +408,7 @@ mod tests {
         let line = b"4242 (a) (b c)) S 1 4242 4242 34816 4242 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 1000 100\n";
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.comm.to_string(), "a) (b c)");
-        assert_eq!(
-            (stat.state, stat.ppid, stat.pgid, stat.sid),
-            (b'S', 1, 4242, 4242)
-        );
+        assert_eq!((stat.state, stat.ppid, stat.pgid, stat.sid), (b'S', 1, 4242, 4242));
         assert_eq!(stat.tty_nr, 34816);
         assert_eq!(stat.start_ticks, 987654);
     }
@@ -457,10 +417,7 @@ mod tests {
     fn stat_of_a_kernel_thread() {
         let line = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let stat = parse_stat(line).unwrap();
-        assert_eq!(
-            (stat.ppid, stat.pgid, stat.tty_nr, stat.start_ticks),
-            (0, 0, 0, 3)
-        );
+        assert_eq!((stat.ppid, stat.pgid, stat.tty_nr, stat.start_ticks), (0, 0, 0, 3));
     }
 
     #[test]
@@ -473,10 +430,7 @@ mod tests {
     #[test]
     fn stat_truncated_is_rejected_not_misread() {
         assert_eq!(parse_stat(b"12 (x) S 1 12"), None);
-        assert_eq!(
-            parse_stat(b"12 )x( S 1 12 12 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5"),
-            None
-        );
+        assert_eq!(parse_stat(b"12 )x( S 1 12 12 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5"), None);
         assert_eq!(parse_stat(b""), None);
     }
 
