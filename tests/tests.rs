@@ -7,6 +7,7 @@ mod docs;
 mod golden;
 mod prometheus_e2e;
 mod replay;
+mod sim_costs;
 mod sim_kernel;
 mod single_flight;
 // The web surface: TLS, basic auth, limits, timeouts, hostile input, load.
