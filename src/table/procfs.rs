@@ -3,20 +3,29 @@
 //! The cost is almost all kernel time spent generating those two files (see
 //! `shared/bench/RESULTS.md`), so the reader does the least user-space work around them:
 //! one `openat` relative to a `/proc` directory descriptor, one `read` into a reused buffer
-//! and one `close` per file, no per-pid allocation, parsing on bytes, and the pids split
-//! across the cores when there are many.
+//! and one `close` per file, no per-pid allocation, parsing on bytes in one pass, and the
+//! pids shared out across the cores in blocks. `benches/run.sh` measures the result against
+//! a C program doing the same reads (`benches/floor/floor.c`); `BENCHMARKS.md` has the
+//! figures.
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
 use crate::libproc::Pid;
 use crate::limits;
 
-/// Below this many pids a second thread costs more than it saves.
-const PARALLEL_THRESHOLD: usize = 2048;
+/// Pids per thread, at the least: 256 pids are about 6 ms of kernel work, a thread costs
+/// tens of microseconds to start.
+const PIDS_PER_WORKER: usize = 256;
+/// Pids a thread takes at a time. Small enough that a thread whose core is busy with other
+/// work holds up the end of the scrape by at most one block (about 1.5 ms), large enough
+/// that taking one is free.
+const BLOCK: usize = 64;
 /// Big enough for any `stat` and the start of `status` up to the Gid line.
 const READ_BUF: usize = 4096;
 
@@ -122,30 +131,29 @@ impl ProcfsSource {
             boot_time: self.boot_time,
             clock_ticks: self.clock_ticks,
         };
-        let (mut processes, unreadable) =
-            if self.workers > 1 && self.pids.len() >= PARALLEL_THRESHOLD {
-                let chunk = self.pids.len().div_ceil(self.workers);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = self
-                        .pids
-                        .chunks(chunk)
-                        .map(|pids| scope.spawn(|| reader.read_all(pids)))
-                        .collect();
-                    let mut processes = Vec::with_capacity(self.pids.len());
-                    let mut unreadable = Unreadable::default();
-                    for handle in handles {
-                        // A worker only parses bytes; if it panicked that is a bug worth seeing.
-                        let (mut part, u) = handle.join().expect("procfs worker panicked");
-                        processes.append(&mut part);
-                        unreadable.vanished += u.vanished;
-                        unreadable.permission += u.permission;
-                        unreadable.other += u.other;
-                    }
-                    (processes, unreadable)
-                })
-            } else {
-                reader.read_all(&self.pids)
-            };
+        let pids = &self.pids[..];
+        let workers = self.workers.min(pids.len().div_ceil(PIDS_PER_WORKER)).max(1);
+        // Every thread appends its blocks here, so the table is allocated once, by this
+        // thread, and not once more per worker.
+        let processes = Mutex::new(Vec::with_capacity(pids.len()));
+        let next = AtomicUsize::new(0);
+        let work = || reader.read_blocks(pids, &next, &processes);
+        let unreadable = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+            // This thread takes blocks too instead of waiting.
+            let mut unreadable = work();
+            for helper in helpers {
+                // A worker only reads and parses bytes; if it panicked that is a bug worth
+                // seeing (the server turns the panic into a failed scrape).
+                let u = helper.join().expect("procfs worker panicked");
+                unreadable.vanished += u.vanished;
+                unreadable.permission += u.permission;
+                unreadable.other += u.other;
+            }
+            unreadable
+        });
+        // Blocks arrive in whatever order the threads finished them.
+        let mut processes = processes.into_inner().unwrap_or_else(|p| p.into_inner());
         processes.sort_unstable_by_key(|p| p.pid);
 
         let mut devs: Vec<u32> = processes.iter().filter_map(|p| p.tty).collect();
@@ -197,19 +205,32 @@ enum ReadError {
 }
 
 impl Reader {
-    fn read_all(&self, pids: &[Pid]) -> (Vec<Process>, Unreadable) {
-        let mut processes = Vec::with_capacity(pids.len());
+    /// Reads blocks of [`BLOCK`] pids until none are left, appending each block's processes
+    /// to `out`. Taking blocks rather than a fixed share keeps every thread busy to the end
+    /// even when some core is also running something else.
+    fn read_blocks(
+        &self,
+        pids: &[Pid],
+        next: &AtomicUsize,
+        out: &Mutex<Vec<Process>>,
+    ) -> Unreadable {
+        let mut buf = [0u8; READ_BUF];
+        let mut block = Vec::with_capacity(BLOCK);
         let mut unreadable = Unreadable::default();
-        let mut buf = vec![0u8; READ_BUF];
-        for &pid in pids {
-            match self.read_one(pid, &mut buf) {
-                Ok(p) => processes.push(p),
-                Err(ReadError::Vanished) => unreadable.vanished += 1,
-                Err(ReadError::Permission) => unreadable.permission += 1,
-                Err(ReadError::Other) => unreadable.other += 1,
+        loop {
+            let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+            let Some(rest) = pids.get(start..).filter(|rest| !rest.is_empty()) else { break };
+            for &pid in &rest[..rest.len().min(BLOCK)] {
+                match self.read_one(pid, &mut buf) {
+                    Ok(p) => block.push(p),
+                    Err(ReadError::Vanished) => unreadable.vanished += 1,
+                    Err(ReadError::Permission) => unreadable.permission += 1,
+                    Err(ReadError::Other) => unreadable.other += 1,
+                }
             }
+            out.lock().unwrap_or_else(|p| p.into_inner()).append(&mut block);
         }
-        (processes, unreadable)
+        unreadable
     }
 
     fn read_one(&self, pid: Pid, buf: &mut [u8]) -> Result<Process, ReadError> {
@@ -334,12 +355,12 @@ pub struct Stat {
 /// so it ends at the *last* `)` in the line.
 pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
     let open = buf.iter().position(|&b| b == b'(')?;
-    let close = buf.iter().rposition(|&b| b == b')')?;
+    let close = rfind_byte(buf, b')')?;
     if close < open {
         return None;
     }
     let comm = Comm::new(&buf[open + 1..close]);
-    let mut fields = buf.get(close + 2..)?.split(|&b| b == b' ' || b == b'\n');
+    let mut fields = Fields(&buf[close + 1..]);
     let state = *fields.next()?.first()?;
     let ppid = parse_i64(fields.next()?)? as Pid;
     let pgid = parse_i64(fields.next()?)? as Pid;
@@ -362,20 +383,73 @@ pub struct StatusIds {
 }
 
 /// Parses the `Uid:` and `Gid:` lines of `/proc/PID/status`.
+///
+/// One pass from the top, hopping from line to line: the two lines are about 100 bytes in,
+/// one after the other, and the kilobyte after them is never looked at. The `Name:` line
+/// cannot fake a `Uid:` line: the kernel escapes a newline in the name.
 pub fn parse_status_ids(buf: &[u8]) -> Option<StatusIds> {
-    Some(StatusIds { uid: ids_after(buf, b"\nUid:")?, gid: ids_after(buf, b"\nGid:")? })
+    let mut uid_line = Fields(after_line_key(buf, b"Uid:")?);
+    let uid = uid_line.ids()?;
+    let mut gid_line = Fields(after_line_key(uid_line.0, b"Gid:")?);
+    Some(StatusIds { uid, gid: gid_line.ids()? })
 }
 
-fn ids_after(buf: &[u8], key: &[u8]) -> Option<[u32; 4]> {
-    let at = buf.windows(key.len()).position(|w| w == key)? + key.len();
-    let line_end = buf[at..].iter().position(|&b| b == b'\n').map_or(buf.len(), |e| at + e);
-    let mut ids = [0u32; 4];
-    let mut values =
-        buf[at..line_end].split(|&b| b == b'\t' || b == b' ').filter(|f| !f.is_empty());
-    for id in &mut ids {
-        *id = u32::try_from(parse_u64(values.next()?)?).ok()?;
+/// What follows `key` on the first line of `buf` that starts with it, and the rest of `buf`.
+fn after_line_key<'a>(mut buf: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    loop {
+        if let Some(rest) = buf.strip_prefix(key) {
+            return Some(rest);
+        }
+        buf = &buf[buf.iter().position(|&b| b == b'\n')? + 1..];
     }
-    Some(ids)
+}
+
+/// The blank-separated fields of one line, left to right; a newline ends the line.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.0.iter().position(|&b| b != b' ' && b != b'\t')?;
+        let rest = &self.0[start..];
+        let len = rest.iter().position(|&b| matches!(b, b' ' | b'\t' | b'\n'));
+        let (field, tail) = rest.split_at(len.unwrap_or(rest.len()));
+        self.0 = tail;
+        (!field.is_empty()).then_some(field)
+    }
+}
+
+impl Fields<'_> {
+    /// The four ids of a `Uid:` or `Gid:` line: real, effective, saved, filesystem.
+    fn ids(&mut self) -> Option<[u32; 4]> {
+        let mut ids = [0u32; 4];
+        for id in &mut ids {
+            *id = u32::try_from(parse_u64(self.next()?)?).ok()?;
+        }
+        Some(ids)
+    }
+}
+
+/// The position of the last `byte` in `buf`, eight bytes at a time. The end of a stat line
+/// is 150-250 bytes of numbers after the command name; scanning them back a byte at a time
+/// was half of the stat parser's time.
+fn rfind_byte(buf: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let chunks = buf.rchunks_exact(8);
+    let head = chunks.remainder();
+    for (i, chunk) in chunks.enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // Zero where the byte is; (w - 1) & !w & 0x80 per lane is non-zero iff some lane is.
+        let w = u64::from_ne_bytes(word) ^ (ONES * u64::from(byte));
+        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
+            let start = buf.len() - (i + 1) * 8;
+            return chunk.iter().rposition(|&b| b == byte).map(|p| start + p);
+        }
+    }
+    head.iter().rposition(|&b| b == byte)
 }
 
 fn dev_major(dev: u32) -> u32 {
@@ -453,6 +527,23 @@ mod tests {
         assert_eq!(linux_tty_name((4 << 8) | 64).as_deref(), Some("ttyS0"));
         assert_eq!(linux_tty_name((5 << 8) | 1).as_deref(), Some("console"));
         assert_eq!(linux_tty_name((204 << 8) | 64), None);
+    }
+
+    #[test]
+    fn rfind_byte_agrees_with_a_plain_scan() {
+        let line =
+            b"4242 (a) (b c)) S 1 4242 4242 34816 4242 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654";
+        for len in 0..line.len() {
+            for byte in [b')', b'(', b'4', b'x', b'S'] {
+                let plain = line[..len].iter().rposition(|&b| b == byte);
+                assert_eq!(rfind_byte(&line[..len], byte), plain, "len {len} byte {byte}");
+            }
+        }
+        // Bytes with the high bit set must not fool the word test.
+        assert_eq!(
+            rfind_byte(&[0xff, b')', 0x80, 0xa9, 0xff, 0xfe, 0x7f, 0x29, 0x01], b')'),
+            Some(7)
+        );
     }
 
     #[test]
