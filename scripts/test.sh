@@ -18,7 +18,7 @@ cargo clippy --quiet --locked --all-targets -- -D warnings
 # rustls's ring compiles C for the target, so the macOS lints go through zig's C compiler.
 for target in aarch64-apple-darwin x86_64-apple-darwin; do
     step "cargo clippy --target $target"
-    cargo zigbuild clippy --quiet --locked --all-targets --target "$target" -- -D warnings
+    cargo-zigbuild clippy --quiet --locked --all-targets --target "$target" -- -D warnings
 done
 
 step "cargo doc"
