@@ -38,4 +38,4 @@ if [ -n "${FUZZ_SECONDS:-}" ]; then
 fi
 
 step "cargo test"
-cargo test --locked --all-targets
+cargo test --locked

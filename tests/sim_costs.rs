@@ -69,8 +69,6 @@ fn unprivileged_snapshot_without_terminals_makes_at_most_n_plus_3_calls() {
 }
 
 #[test]
-#[ignore = "darwin.rs lists each terminal with a size probe and a fill, N + 2T + 3 calls; \
-            un-ignore once PROC_TTY_ONLY is filled without the probe (issue 7)"]
 fn unprivileged_snapshot_makes_at_most_n_plus_t_plus_3_calls() {
     assert_calls_within(&SIZES, USER, |n, t| (n + t + 3) as u64);
 }

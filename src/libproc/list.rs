@@ -35,7 +35,30 @@ impl PidList {
     /// comes back full, grow and fill again, up to `MAX_ATTEMPTS` (8) times. Within one call the
     /// kernel holds `proc_list_lock`, so a complete result has every pid exactly once.
     pub fn fill(&mut self, kernel: &dyn Kernel, filter: ListFilter) -> Result<&[Pid], Error> {
+        self.fill_hinted(kernel, filter, 0)
+    }
+
+    /// [`fill`](Self::fill), first trying a buffer of `hint` pids without the size probe: one
+    /// call instead of two when the caller knows a bound (a filtered listing never has more
+    /// pids than the full listing just taken). A full result still means "maybe truncated",
+    /// and falls back to probing and growing.
+    pub fn fill_hinted(
+        &mut self,
+        kernel: &dyn Kernel,
+        filter: ListFilter,
+        hint: usize,
+    ) -> Result<&[Pid], Error> {
         let (kind, info) = filter.raw();
+        if hint > 0 {
+            if self.pids.len() < hint {
+                self.pids.resize(hint, 0);
+            }
+            let written = self.fill_once(kernel, filter, hint)?;
+            if written < hint {
+                self.len = written;
+                return Ok(self.as_slice());
+            }
+        }
         let op = || Op::List(filter);
         let estimate = kernel
             .proc_info(PROC_CALLNUM_LISTPIDS, kind as i32, info, 0, None)
@@ -48,17 +71,7 @@ impl PidList {
             if self.pids.len() < capacity {
                 self.pids.resize(capacity, 0);
             }
-            let buf = &mut self.pids[..capacity];
-            // SAFETY: a `[i32]` is valid to view as `len * 4` bytes (u8 has no alignment
-            // requirement and every bit pattern of i32 is valid, so the kernel may write any
-            // bytes into it). The view lives only for this call.
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), capacity * 4)
-            };
-            let written = kernel
-                .proc_info(PROC_CALLNUM_LISTPIDS, kind as i32, info, 0, Some(bytes))
-                .map_err(|e| Error::from_errno(op(), e))?;
-            let n = (written / 4).min(capacity);
+            let n = self.fill_once(kernel, filter, capacity)?;
             if n < capacity {
                 self.len = n;
                 return Ok(self.as_slice());
@@ -67,6 +80,28 @@ impl PidList {
         }
         self.len = 0;
         Err(Error::Truncated { filter, attempts: MAX_ATTEMPTS, capacity: capacity / 2 })
+    }
+}
+
+impl PidList {
+    /// One fill of the first `capacity` slots (which exist); the number of pids written.
+    fn fill_once(
+        &mut self,
+        kernel: &dyn Kernel,
+        filter: ListFilter,
+        capacity: usize,
+    ) -> Result<usize, Error> {
+        let (kind, info) = filter.raw();
+        let buf = &mut self.pids[..capacity];
+        // SAFETY: a `[i32]` is valid to view as `len * 4` bytes (u8 has no alignment
+        // requirement and every bit pattern of i32 is valid, so the kernel may write any
+        // bytes into it). The view lives only for this call.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), capacity * 4) };
+        let written = kernel
+            .proc_info(PROC_CALLNUM_LISTPIDS, kind as i32, info, 0, Some(bytes))
+            .map_err(|e| Error::from_errno(Op::List(filter), e))?;
+        Ok((written / 4).min(capacity))
     }
 }
 

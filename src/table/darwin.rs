@@ -168,8 +168,13 @@ impl<K: Kernel> DarwinSource<K> {
         processes.sort_unstable_by_key(|p| p.pid);
 
         if !privileged {
+            // No terminal has more processes than the whole table had a moment ago, so each
+            // PROC_TTY_ONLY listing skips the size probe (N + T + 3 calls, not N + 2T + 3);
+            // the slack covers forks since, and a full buffer still falls back to probing.
+            let hint = processes.len() + processes.len() / 8 + 32;
             for tty in &ttys {
-                for &pid in self.tty_pids.fill(&self.kernel, ListFilter::Tty(tty.dev))? {
+                let filter = ListFilter::Tty(tty.dev);
+                for &pid in self.tty_pids.fill_hinted(&self.kernel, filter, hint)? {
                     // A pid forked after the full listing is not in the table: skip it.
                     if let Ok(i) = processes.binary_search_by_key(&pid, |p| p.pid) {
                         processes[i].tty = Some(tty.dev);
