@@ -15,6 +15,7 @@ except FileNotFoundError:  # SIM=0
     sim_text = ""
 env = next((r for r in recs if r["kind"] == "env"), {})
 hz = env.get("clk_tck", 100)
+cores = env.get("cores", 1)
 ns = sorted({r["n_extra"] for r in recs if r["kind"] == "scrape"})
 rounds = sorted({r["round"] for r in recs if r["kind"] == "scrape"})
 NAMES = {"ours": "libproc_exporter", "alt": "libproc_exporter (COMPARE_BIN)",
@@ -43,6 +44,11 @@ def scrape(tool, nx, rnd=None):
         series=rs[-1]["series"],
         threads=max(r["threads"] for r in rs),
         scrapes=k,
+        # cores the exporter used while scraping, and cores busy with everything else
+        cores=sum(r["cpu_ticks"] for r in rs) * cores / sum(r["machine_ticks"] for r in rs)
+        if all("machine_ticks" in r for r in rs) else None,
+        others=sum(r["machine_busy_ticks"] - r["cpu_ticks"] for r in rs) * cores / sum(r["machine_ticks"] for r in rs)
+        if all("machine_ticks" in r for r in rs) else None,
     )
 
 
@@ -141,6 +147,21 @@ for nx in ns:
     for k in keys:
         vals = [p[k] for p in per if p[k] is not None]
         cells.append(f"{f(pooled[nx][k], 2)} [{', '.join(f'{v:.2f}' for v in vals)}]" if vals else "–")
+    w("| " + " | ".join(cells) + " |")
+w("")
+
+w("## How much of the machine each tool had\n")
+w("cores used = the exporter's CPU over the batch's elapsed time; others = cores busy with")
+w("anything else meanwhile (other users' work, the peers' idle threads, curl). A scrape can only")
+w(f"be faster than its CPU time when a second core is free: others near {cores - 1} or more means")
+w("it was not, and the wall figures then follow the CPU figures.\n")
+w("| N | " + " | ".join(f"{t} cores used | others" for t in tools) + " |")
+w("|---:|" + "---:|---:|" * len(tools))
+for nx in ns:
+    cells = [f"{rows[nx]['ours']['n']:,.0f}"]
+    for t in tools:
+        d = rows[nx][t]
+        cells += [f(d and d["cores"], 2), f(d and d["others"], 2)]
     w("| " + " | ".join(cells) + " |")
 w("")
 

@@ -101,6 +101,9 @@ nprocs() { local n=0 d; for d in /proc/[0-9]*; do n=$((n+1)); done; echo "$n"; }
 # utime + stime of the whole process in clock ticks, exited threads included (fields 14 and
 # 15; counted after the comm, which may hold spaces).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# all CPUs' busy and total ticks from /proc/stat: user..steal (guest time is already in user)
+# and busy = all but idle and iowait
+machine_ticks() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
 status_kib() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 wait_http() {
@@ -210,17 +213,20 @@ fi
 # scrape_batch NAME PORT PID N_EXTRA SCRAPES: WARMUP untimed, then timed scrapes.
 scrape_batch() {
     local name=$1 port=$2 pid=$3 nx=$4 k=$5 url="http://127.0.0.1:$2/metrics"
-    local body="$WORK/body.$name.$nx" times="$WORK/times" i c0 c1 n0
+    local body="$WORK/body.$name.$nx" times="$WORK/times" i c0 c1 n0 m0 m1 mt0 mt1
     for ((i = 0; i < WARMUP; i++)); do curl -s -o /dev/null --max-time 300 "$url"; done
     n0=$(nprocs)
+    read -r m0 mt0 < <(machine_ticks)
     c0=$(cpu_ticks "$pid")
     : >"$times"
     for ((i = 0; i < k; i++)); do
         curl -s -o "$body" --max-time 300 -w '%{time_total}\n' "$url" >>"$times"
     done
     c1=$(cpu_ticks "$pid")
-    printf '{"kind": "scrape", "tool": "%s", "round": %d, "batch": %d, "n_extra": %d, "n_procs": %d, "scrapes": %d, "cpu_ticks": %d, "times_s": [%s], "rss_kib": %d, "hwm_kib": %d, "bytes": %d, "series": %d, "threads": %d}\n' \
-        "$name" "$ROUND" "$BATCH" "$nx" "$n0" "$k" $((c1 - c0)) "$(paste -sd, "$times")" \
+    read -r m1 mt1 < <(machine_ticks)
+    # machine_* say how busy the machine was meanwhile, for reading the wall figures
+    printf '{"kind": "scrape", "tool": "%s", "round": %d, "batch": %d, "n_extra": %d, "n_procs": %d, "scrapes": %d, "cpu_ticks": %d, "machine_busy_ticks": %d, "machine_ticks": %d, "times_s": [%s], "rss_kib": %d, "hwm_kib": %d, "bytes": %d, "series": %d, "threads": %d}\n' \
+        "$name" "$ROUND" "$BATCH" "$nx" "$n0" "$k" $((c1 - c0)) $((m1 - m0)) $((mt1 - mt0)) "$(paste -sd, "$times")" \
         "$(status_kib "$pid" VmRSS)" "$(status_kib "$pid" VmHWM)" "$(wc -c <"$body")" \
         "$(grep -vc '^#' "$body")" "$(status_kib "$pid" Threads)" >>"$RAW"
 }
