@@ -323,6 +323,7 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
 
 #[test]
 fn dashboard_and_rules_return_data_from_a_real_prometheus() {
+    let _quiet = crate::common::machine_exclusive();
     let replay = fixture("snapshots/mac.json");
     assert!(Path::new(&replay).is_file(), "missing fixture {}", replay.display());
     let mac = Exporter::start(&[

@@ -49,6 +49,7 @@ fn wrk(url: &str, seconds: u64) -> WrkRun {
 
 #[test]
 fn web_load_60s_at_64_connections() {
+    let _quiet = crate::common::machine_exclusive();
     let dir = TempDir::new("load");
     let table = dir.join("table.json");
     write_table(&table, 3000, 20);

@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Serialises the tests that saturate the machine (the 60 s load run) with those that have
+/// deadlines of their own (a real Prometheus scraping every second): on 2 cores, running
+/// them together measures the test runner, not the exporter.
+pub fn machine_exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Path of the `libproc_exporter` binary cargo built for these tests.
 pub fn exporter_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_libproc_exporter"))
