@@ -38,4 +38,6 @@ if [ -n "${FUZZ_SECONDS:-}" ]; then
 fi
 
 step "cargo test"
-cargo test --locked
+# --lib --bins --tests: there are no doctests, and the run should close on the integration
+# tests' own summary rather than an empty doctest line.
+cargo test --locked --lib --bins --tests
