@@ -37,7 +37,10 @@ if [ -n "${FUZZ_SECONDS:-}" ]; then
     bash scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
 
-step "cargo test"
+step "fast tier: cargo test with only Rust, a C compiler, ps and pgrep on PATH"
+bash scripts/fast-tier.sh
+
+step "cargo test, the ignored tests included (promtool, prometheus, wrk, openssl, root...)"
 # --lib --bins --tests: there are no doctests, and the run should close on the integration
 # tests' own summary rather than an empty doctest line.
-cargo test --locked --lib --bins --tests
+cargo test --locked --lib --bins --tests -- --include-ignored

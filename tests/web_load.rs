@@ -48,6 +48,7 @@ fn wrk(url: &str, seconds: u64) -> WrkRun {
 }
 
 #[test]
+#[ignore = "needs wrk (scripts/setup.sh installs it) and runs for 60 s"]
 fn web_load_60s_at_64_connections() {
     let _quiet = crate::common::machine_exclusive();
     let dir = TempDir::new("load");

@@ -239,19 +239,32 @@ pub fn write_table(path: &Path, procs: usize, ttys: usize) {
     std::fs::write(path, out).unwrap();
 }
 
-/// Resident memory of `pid` in KiB (Linux /proc).
+/// Resident memory of `pid` in KiB, as `ps` reports it (the same on Linux and macOS).
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+    let ps = crate::common::require_tool("ps", "apt-get install procps");
+    let out = Command::new(ps).args(["-o", "rss=", "-p", &pid.to_string()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().unwrap_or_else(|_| panic!("ps -o rss= -p {pid} printed {text:?}"))
 }
 
-/// Open file descriptors of `pid` (Linux /proc).
+/// Open file descriptors of `pid`, from /proc/PID/fd.
+#[cfg(target_os = "linux")]
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Open file descriptors of `pid`, from `lsof` (part of the base system on macOS, which has no
+/// /proc): `-F f` prints one `f<fd>` line per file, numeric for descriptors (`fcwd`, `ftxt`
+/// are not).
+#[cfg(not(target_os = "linux"))]
+pub fn open_fds(pid: u32) -> usize {
+    let lsof = crate::common::require_tool("lsof", "part of the macOS base system");
+    let out = Command::new(lsof).args(["-n", "-P", "-F", "f", "-p", &pid.to_string()]).output();
+    let out = out.expect("running lsof");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.strip_prefix('f').is_some_and(|fd| fd.parse::<u32>().is_ok()))
+        .count()
 }
 
 /// Sends `signal` to `pid`.
