@@ -23,7 +23,7 @@
 //!   [`commands`] are the `listpids` and `record` subcommands; [`users`] maps uids to names;
 //!   [`log`] writes logfmt or JSON lines.
 //!
-//! Kernel facts are cited from `reference/xnu-proc-info.md` by section (§).
+//! Kernel facts are cited from `docs/xnu-proc-info.md` by section (§).
 #![deny(missing_docs)]
 
 pub mod cli;

@@ -1,5 +1,6 @@
 //! Integration tests, compiled into one binary (one link, one place to list them).
 
+mod citations;
 mod common;
 mod darwin_sim;
 mod deploy;

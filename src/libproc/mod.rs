@@ -9,7 +9,7 @@
 //! The system call sits behind the [`Kernel`] trait. On macOS, `sys::Darwin` is the real
 //! kernel; everywhere, [`sim::SimKernel`] models xnu's `proc_info` so that everything above
 //! the trait runs and is tested on Linux. Kernel behaviour is cited from
-//! `reference/xnu-proc-info.md` (§ numbers below) rather than repeated.
+//! `docs/xnu-proc-info.md` (§ numbers below) rather than repeated.
 
 use std::fmt;
 

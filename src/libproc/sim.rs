@@ -1,6 +1,6 @@
 //! `SimKernel`: a model of xnu's `proc_info` over an in-memory process table.
 //!
-//! It follows §8 of `reference/xnu-proc-info.md` in the order given there, so that the binding
+//! It follows §8 of `docs/xnu-proc-info.md` in the order given there, so that the binding
 //! and everything above it can be tested on Linux against the behaviour a Mac will show:
 //! the `(nprocs + 20) * 4` size estimate, ENOMEM under 4 bytes, silent truncation, live
 //! processes newest first with pid 0 last and zombies after them, the check order

@@ -1,7 +1,7 @@
 //! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid.
 //!
 //! The cost is almost all kernel time spent generating those two files (see
-//! `shared/bench/RESULTS.md`), so the reader does the least user-space work around them:
+//! `docs/bench-baseline.md`), so the reader does the least user-space work around them:
 //! one `openat` relative to a `/proc` directory descriptor, one `read` into a reused buffer
 //! and one `close` per file, no per-pid allocation, parsing on bytes in one pass, and the
 //! pids shared out across the cores in blocks. `benches/run.sh` measures the result against
