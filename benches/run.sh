@@ -60,6 +60,9 @@ SPAWN_PGIDS=""    # its process groups, comma separated
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# A WORK given by the caller may not exist yet; everything below writes into it.
+mkdir -p "$WORK" || die "cannot create the work directory $WORK"
+
 stop_spawn() {
     [ -n "$SPAWN_PID" ] || return 0
     kill -TERM "$SPAWN_PID" 2>/dev/null
