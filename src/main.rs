@@ -1,4 +1,5 @@
 //! The `libproc_exporter` binary: parse flags, set up logging, hand over to the library.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io::Write;
 use std::process::ExitCode;

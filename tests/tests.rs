@@ -1,4 +1,5 @@
 //! Integration tests, compiled into one binary (one link, one place to list them).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod citations;
 mod common;
