@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Exporter, fixture, free_port, http_get, repo_root, require_tool};
+use crate::common::{Exporter, fixture, http_get, logfmt_value, repo_root, require_tool};
 use crate::deploy::dashboard_exprs;
 
 const JOB: &str = "libproc_exporter";
@@ -63,20 +63,22 @@ impl Prometheus {
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
 
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={addr}"))
+            // Port 0: the kernel picks a free port and Prometheus logs it (below), so no other
+            // process can take it between choosing and binding.
+            .arg("--web.listen-address=127.0.0.1:0")
             .arg("--web.enable-lifecycle")
-            .arg("--log.level=warn")
+            .arg("--log.level=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("spawn prometheus");
-        let mut prometheus = Prometheus { child, addr, dir };
+        let unbound: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut prometheus = Prometheus { child, addr: unbound, dir };
         prometheus.wait_ready();
         prometheus
     }
@@ -86,6 +88,23 @@ impl Prometheus {
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("prometheus exited with {status}:\n{}", self.log());
+            }
+            if self.addr.port() == 0 {
+                // exporter-toolkit's line once the listener is bound:
+                // `msg="Listening on" address=127.0.0.1:PORT`.
+                let log =
+                    std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+                let bound =
+                    log.lines().filter(|l| l.contains("msg=\"Listening on\"")).find_map(|l| {
+                        logfmt_value(l, "address").and_then(|a| a.parse::<SocketAddr>().ok())
+                    });
+                match bound {
+                    Some(addr) => self.addr = addr,
+                    None => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                }
             }
             if http_get(self.addr, "/-/ready").is_ok_and(|r| r.status == 200) {
                 return;
@@ -331,13 +350,12 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
         "--source=replay",
         &format!("--source.replay-file={}", replay.display()),
         "--collector.pgrp",
-        "--log.level=warn",
     ]);
     // The live table of the machine running the tests: /proc here, the real __proc_info on
     // the macOS CI runners.
     let live_source =
         if cfg!(target_os = "macos") { "--source=libproc" } else { "--source=procfs" };
-    let live = Exporter::start(&[live_source, "--collector.pgrp", "--log.level=warn"]);
+    let live = Exporter::start(&[live_source, "--collector.pgrp"]);
     let prom = Prometheus::start(&[(mac.addr, "replay-mac"), (live.addr, "live")]);
 
     let dashboard: Value = serde_json::from_str(

@@ -170,8 +170,7 @@ fn web_sigterm_during_a_scrape_lets_it_finish_and_exits_0() {
     assert!(refused.is_err(), "a new connection was accepted after SIGTERM");
     let status = wait_exit(&mut exporter, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
-    let mut stderr = String::new();
-    exporter.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let stderr = exporter.log_after_exit();
     assert!(stderr.contains("received SIGTERM"), "{stderr}");
     println!(
         "a scrape takes {scrape_time:?}; SIGTERM a third in; it answered {:?} later; exit 0",

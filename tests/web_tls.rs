@@ -88,9 +88,7 @@ fn web_tls_11_client_is_refused() {
     // has no signature_algorithms extension, which came with 1.2; rustls names that, or the
     // version, depending on what it checks first.)
     let _ = exporter.child.kill();
-    let _ = exporter.child.wait();
-    let mut log = String::new();
-    exporter.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let log = exporter.log_after_exit();
     let line = log
         .lines()
         .find(|l| l.contains("TLS handshake failed") && l.contains("peer is incompatible"))

@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Serialises the tests that saturate the machine (the 60 s load run) with those that have
 /// deadlines of their own (a real Prometheus scraping every second): on 2 cores, running
@@ -117,44 +119,76 @@ pub struct Exporter {
     pub child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Everything it has written to stderr so far (a thread keeps reading it, so the pipe
+    /// never fills and blocks the exporter's logging).
+    pub stderr: Arc<Mutex<String>>,
+    /// The thread reading stderr; it ends when the exporter closes it (exits).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Exporter {
-    /// Starts the binary on 127.0.0.1 with an ephemeral port and the given extra flags, and
-    /// waits until it answers.
+    /// Starts the binary listening on 127.0.0.1 port 0 with the given extra flags, and returns
+    /// once it listens. The port is the one the kernel bound, read from the exporter's start-up
+    /// line (`listen=127.0.0.1:PORT`): no other process can take it in between, as it could
+    /// with a port found free, closed and handed over.
     pub fn start(args: &[&str]) -> Exporter {
-        Self::start_with_port(args, free_port())
-    }
-
-    fn start_with_port(args: &[&str], port: u16) -> Exporter {
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(exporter_bin())
-            .arg(format!("--web.listen-address={addr}"))
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--log.level=warn") || a.starts_with("--log.level=error")),
+            "Exporter::start reads the bound port from the info-level start-up line; \
+             keep --log.level at info or debug (got {args:?})"
+        );
+        let mut child = Command::new(exporter_bin())
+            .arg("--web.listen-address=127.0.0.1:0")
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn libproc_exporter");
-        let mut exporter = Exporter { child, addr };
-        exporter.wait_ready();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (found, addr) = mpsc::channel();
+        let pipe = BufReader::new(child.stderr.take().unwrap());
+        let collected = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            for line in pipe.lines() {
+                let Ok(line) = line else { break };
+                if line.contains("starting libproc_exporter") {
+                    let listen =
+                        logfmt_value(&line, "listen").or_else(|| json_value(&line, "listen"));
+                    let first = listen.as_deref().and_then(|l| l.split(',').next());
+                    let _ = found.send(first.and_then(|a| a.parse::<SocketAddr>().ok()));
+                }
+                let mut all = collected.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        // The sender drops when stderr closes, so an exporter that exits early ends the wait.
+        let addr = match addr.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(addr)) => addr,
+            Ok(None) => panic!("no address in the start-up line: {}", stderr.lock().unwrap()),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().unwrap();
+                panic!("exporter did not start within 20 s ({status}): {}", stderr.lock().unwrap());
+            }
+        };
+        let exporter = Exporter { child, addr, stderr, reader: Some(reader) };
+        // It logs the line after binding, so this connects at once.
+        TcpStream::connect(exporter.addr).expect("connect to the address the exporter logged");
         exporter
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                panic!("exporter exited early with {status}: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// Everything the exporter wrote to stderr, once it has exited (waits for the exit, so
+    /// signal or kill it first).
+    pub fn log_after_exit(&mut self) -> String {
+        self.child.wait().expect("wait for the exporter");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stderr reader panicked");
         }
-        panic!("exporter did not listen on {} within 20 s", self.addr);
+        self.stderr.lock().unwrap().clone()
     }
 
     /// GET /metrics and return the body, asserting 200.
@@ -172,9 +206,24 @@ impl Drop for Exporter {
     }
 }
 
-/// A port that was free a moment ago (bind :0, read it, close).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The value of `key` in a logfmt line (`key=value` or `key="value"`), as the exporter and
+/// Prometheus write them.
+pub fn logfmt_value(line: &str, key: &str) -> Option<String> {
+    let at = line
+        .find(&format!(" {key}="))
+        .map(|i| i + 1)
+        .or_else(|| line.starts_with(&format!("{key}=")).then_some(0))?;
+    let rest = &line[at + key.len() + 1..];
+    match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next().map(str::to_string),
+        None => rest.split(' ').next().map(str::to_string),
+    }
+}
+
+/// The string value of `key` in a JSON log line (`--log.format=json`).
+fn json_value(line: &str, key: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    value.get(key)?.as_str().map(str::to_string)
 }
 
 /// The value of the sample `name{labels}` in a text exposition, where `labels` is the exact
