@@ -422,7 +422,7 @@ fn every_alert_has_summary_description_severity_and_a_runbook_section() {
 }
 
 #[test]
-fn the_issue_s_alerts_exist() {
+fn alerts_cover_table_users_children_depth_zombies_ptys_and_the_exporter() {
     let alerts: BTreeMap<String, Value> =
         rules_of(ALERTS).into_iter().map(|(name, _, rule)| (name, rule)).collect();
     let expr = |name: &str| -> String {
@@ -541,7 +541,7 @@ fn dashboard_is_an_importable_grafana_dashboard() {
         }
     }
     assert!(panels >= 20, "only {panels} panels");
-    // The rows the issue asks for.
+    // One row per question the dashboard answers.
     for wanted in
         ["Process table", "state", "Users", "Terminals", "Parents", "tree", "Exporter health"]
     {

@@ -1,5 +1,6 @@
 //! Known process trees on this machine, and `ps` readings to hold the exporter's view against:
-//! the machinery of the Linux acceptance tests (`procfs_real`, `listpids_pgrep`, `e2e_linux`).
+//! the machinery of the Linux acceptance tests (`procfs_reads_real_processes`,
+//! `listpids_agrees_with_pgrep`, `binary_serves_real_processes`).
 //!
 //! # Cleaning up
 //! Every process a [`Tree`] starts is a direct child of the test process that leads its own

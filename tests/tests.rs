@@ -19,10 +19,10 @@ mod web_support;
 mod web_tls;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
-mod e2e_linux;
+mod binary_serves_real_processes;
 #[cfg(target_os = "linux")]
 mod linux_tree;
 #[cfg(target_os = "linux")]
-mod listpids_pgrep;
+mod listpids_agrees_with_pgrep;
 #[cfg(target_os = "linux")]
-mod procfs_real;
+mod procfs_reads_real_processes;

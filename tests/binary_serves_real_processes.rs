@@ -1,4 +1,4 @@
-//! The real binary serving this machine's /proc, end to end (issue 4): a known tree is
+//! The real binary serving this machine's /proc, end to end: a known tree is
 //! counted in `/metrics` as `ps` sees it at the same moment, and its series are gone once it
 //! is killed; bad flags stop the binary with one line naming the flag.
 

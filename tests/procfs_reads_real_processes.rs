@@ -1,4 +1,4 @@
-//! The procfs source against real processes (issue 3): a tree this test starts, read back
+//! The procfs source against real processes: a tree this test starts, read back
 //! record by record, and the whole table against `ps` taken around the snapshot.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! `libproc_exporter listpids` on Linux against procps' `pgrep`, filter by filter (issue 3):
+//! `libproc_exporter listpids` on Linux against procps' `pgrep`, filter by filter:
 //! `--ppid` / `pgrep -P`, `--pgrp` / `-g`, `--uid` (effective) / `-u`, `--ruid` (real) / `-U`,
 //! `--tty` / `-t`, zombies included; and bad values rejected with one clear line.
 //!
