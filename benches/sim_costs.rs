@@ -238,7 +238,40 @@ fn sweep() -> bool {
         ok &= !grew;
     }
     println!();
+    ok &= laptop_sweep();
     println!("{}", if ok { "sim goals: met" } else { "sim goals: NOT met" });
+    ok
+}
+
+/// A laptop's /dev (T = 140: console, 128 legacy ptys, 9 open ptys, Bluetooth serial): the
+/// calls of one warm unprivileged snapshot with `k` terminals in use, against N + k + 3.
+fn laptop_sweep() -> bool {
+    println!("Laptop /dev (T = 140), unprivileged, k terminals in use:");
+    println!();
+    println!("| N | T | k | calls | N+k+3 | N+T+3 |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let mut ok = true;
+    for n in [600, 5_000] {
+        for k in [0, 3] {
+            let (table, ttys) = sim_table::laptop(n, k);
+            let t = ttys.len();
+            let kernel = Arc::new(SimKernel::new(table, USER));
+            let mut source = DarwinSource::new(
+                Uncounted(kernel.clone()),
+                TtyDevices::Fixed(ttys),
+                Some(Limits::default()),
+                BTreeMap::new(),
+                USER,
+            );
+            source.read().expect("warm-up snapshot");
+            let before = kernel.calls();
+            source.read().expect("snapshot");
+            let calls = kernel.calls() - before;
+            ok &= calls <= (n + k + 3) as u64;
+            println!("| {n} | {t} | {k} | {calls} | {} | {} |", n + k + 3, n + t + 3);
+        }
+    }
+    println!();
     ok
 }
 

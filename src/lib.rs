@@ -12,6 +12,8 @@
 //! - [`table`]: one [`Snapshot`](table::Snapshot) of the process table per scrape, from
 //!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a recorded file through
 //!   the simulated kernel); [`table::open`] is the one place the OS is chosen.
+//! - [`host`]: what is asked of the OS outside the binding: terminal devices in `/dev`
+//!   and their names, the effective uid.
 //! - [`limits`]: the kernel's process and terminal limits.
 //! - [`collect`]: snapshot -> counts, one pure function per collector, with top-K and
 //!   series caps.
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod host;
 pub mod libproc;
 pub mod limits;
 pub mod log;

@@ -42,6 +42,12 @@ pub fn ttys() -> Vec<Tty> {
 /// stopped processes, zombies and reaped children, execs. No tracing: a traced process
 /// matches PROC_PPID_ONLY by its original parent, which short info does not carry.
 pub fn random_table(rng: &mut Rng, size: usize) -> SimTable {
+    let devs: Vec<u32> = (0..5).map(|i| 0x1000_0000 + i).collect();
+    random_table_on(rng, size, &devs)
+}
+
+/// [`random_table`] with logins on the terminal devices `devs`.
+pub fn random_table_on(rng: &mut Rng, size: usize, devs: &[u32]) -> SimTable {
     let mut t = SimTable::booted();
     let mut pids = vec![1];
     for _ in 0..size {
@@ -58,7 +64,7 @@ pub fn random_table(rng: &mut Rng, size: usize) -> SimTable {
             p.ruid = uid;
             if rng.chance(60) {
                 p.controlt = true;
-                p.session_tty = 0x1000_0000 + rng.below(5) as u32;
+                p.session_tty = devs[rng.below(devs.len() as u64) as usize];
             } else {
                 p.controlt = false;
                 p.session_tty = libproc::NODEV;
@@ -291,4 +297,51 @@ fn snapshot_states_follow_xnu() {
         [state(1), state(100), state(101), state(102), state(103)],
         ["alive", "stopped", "zombie", "created", "zombie"]
     );
+}
+
+/// A laptop's /dev: console, 128 legacy ptys, open ptmx ptys, Bluetooth serial (dial-in and
+/// call-out), with logins on any of them and some sessions' terminals revoked.
+fn laptop_dev() -> Vec<Tty> {
+    libproc_exporter::libproc::sim::mac_dev(9)
+        .into_iter()
+        .map(|(name, dev)| Tty { dev, name })
+        .collect()
+}
+
+fn laptop_table(seed: u64) -> SimTable {
+    let devs: Vec<u32> = laptop_dev().iter().map(|t| t.dev).collect();
+    let mut rng = Rng::new(seed);
+    let mut table = random_table_on(&mut rng, 300, &devs);
+    let leaders: Vec<i32> =
+        table.procs().filter(|p| p.sid == p.pid && p.controlt).map(|p| p.pid).collect();
+    for sid in leaders {
+        if rng.chance(10) {
+            table.revoke_tty(sid);
+        }
+    }
+    table
+}
+
+#[test]
+fn readings_agree_on_random_tables_with_a_laptops_dev() {
+    let limits = Some(Limits::default());
+    for seed in 300..330 {
+        let read = |euid: u32, privilege: Privilege| {
+            let fixed = TtyDevices::Fixed(laptop_dev());
+            let kernel = SimKernel::new(laptop_table(seed), euid);
+            DarwinSource::new(kernel, fixed, limits, BTreeMap::new(), euid)
+                .with_privilege(privilege)
+                .read()
+                .unwrap()
+        };
+        let unprivileged = read(501, Privilege::Unprivileged);
+        let privileged = read(0, Privilege::Privileged);
+        assert_eq!(comparable(&unprivileged), comparable(&privileged), "seed {seed}");
+        // Every terminal in use has its /dev name: cu.*, legacy ptys and the console too.
+        for p in &unprivileged.processes {
+            if let Some(dev) = p.tty {
+                assert!(unprivileged.tty_name(dev).is_some(), "seed {seed}: {dev:#x} unnamed");
+            }
+        }
+    }
 }

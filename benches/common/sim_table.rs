@@ -5,10 +5,12 @@
 //! The table has exactly `n` processes, shaped like the Linux suite's (`benches/run.sh`
 //! spawns ten parents, each leading its own process group, that hold the extra processes
 //! under six uids): kernel_task, launchd, ten parents, their children. Every fourth child has
-//! one of the `t` terminals as its controlling terminal, and every fiftieth is a zombie, so
-//! that every branch of the reader (short info of a zombie, `PROC_TTY_ONLY` matches) runs.
+//! one of the terminals in use as its controlling terminal, and every fiftieth is a zombie,
+//! so that every branch of the reader (short info of a zombie, `PROC_TTY_ONLY` matches) runs.
 
-use libproc_exporter::libproc::sim::{SimProc, SimTable};
+#![allow(dead_code)]
+
+use libproc_exporter::libproc::sim::{self, SimProc, SimTable};
 use libproc_exporter::libproc::{Pid, SZOMB};
 use libproc_exporter::table::Tty;
 
@@ -26,12 +28,27 @@ pub fn tty(i: usize) -> Tty {
     Tty { dev: (16 << 24) | i as u32, name: format!("ttys{i:03}") }
 }
 
-/// A table of exactly `n` processes (at least kernel_task and launchd) and the `t` terminal
-/// devices a scan of /dev would find.
+/// A table of exactly `n` processes and the `t` terminal devices `ttys000`.. a scan of /dev
+/// would find, all of them in use.
 pub fn table(n: usize, t: usize) -> (SimTable, Vec<Tty>) {
+    let ttys: Vec<Tty> = (0..t).map(tty).collect();
+    (table_on(n, &ttys[..]), ttys)
+}
+
+/// A laptop's /dev ([`sim::mac_dev`]: 140 devices with 9 ptys open) and a table of exactly
+/// `n` processes, `in_use` of whose terminals (`ttys000`..) are some process's controlling
+/// terminal.
+pub fn laptop(n: usize, in_use: usize) -> (SimTable, Vec<Tty>) {
+    let dev: Vec<Tty> = sim::mac_dev(9).into_iter().map(|(name, dev)| Tty { dev, name }).collect();
+    let used: Vec<Tty> = (0..in_use).map(tty).collect();
+    (table_on(n, &used), dev)
+}
+
+/// A table of exactly `n` processes (at least kernel_task and launchd) in which every fourth
+/// child has one of `used` as its controlling terminal.
+pub fn table_on(n: usize, used: &[Tty]) -> SimTable {
     assert!(n >= 2, "kernel_task and launchd are always there");
     let mut table = SimTable::booted();
-    let ttys: Vec<Tty> = (0..t).map(tty).collect();
     let parents = PARENTS.min(n - 2);
     for i in 0..parents {
         let pid = FIRST_PARENT + i as Pid;
@@ -43,13 +60,13 @@ pub fn table(n: usize, t: usize) -> (SimTable, Vec<Tty>) {
         let mut child = SimProc::new(FIRST_CHILD + k as Pid, parent, "sleep");
         child = child.with_uid(UIDS[k % UIDS.len()]);
         child.pgid = parent;
-        if t > 0 && k % 4 == 0 {
-            child = child.with_tty(ttys[(k / 4) % t].dev);
+        if !used.is_empty() && k % 4 == 0 {
+            child = child.with_tty(used[(k / 4) % used.len()].dev);
         }
         if k % 50 == 49 {
             child.status = SZOMB;
         }
         table.insert(child).expect("child pids are distinct");
     }
-    (table, ttys)
+    table
 }

@@ -235,7 +235,7 @@ pub(crate) fn count_by<K: Eq + Hash>(
 
 /// Keeps the `cap` largest counts (ties by key, so the choice is stable between scrapes) and
 /// returns them sorted by key, with how many were dropped.
-pub(crate) fn top<K: Ord + Copy>(
+pub(crate) fn top<K: Ord>(
     counts: HashMap<K, u64>,
     cap: usize,
     min: u64,
@@ -247,7 +247,7 @@ pub(crate) fn top<K: Ord + Copy>(
         dropped = (all.len() - cap) as u64;
         all.truncate(cap);
     }
-    all.sort_unstable_by_key(|&(k, _)| k);
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     (all, dropped)
 }
 

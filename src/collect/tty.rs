@@ -11,7 +11,16 @@ impl Collector for Tty {
     }
 
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
-        let counts = super::count_by(ctx.snapshot, |p| p.tty);
+        // Counted per name, not per device number: Linux gives one pty two numbers (the
+        // new and the legacy encoding both name pts/300), and two series with one label set
+        // would be a duplicate that Prometheus takes silently.
+        let snapshot = ctx.snapshot;
+        let counts = super::count_by(snapshot, |p| {
+            p.tty.map(|dev| match snapshot.tty_name(dev) {
+                Some(name) => name.to_string(),
+                None => format!("dev:{dev:#x}"),
+            })
+        });
         let in_use = counts.len();
         let (kept, dropped) = super::top(counts, ctx.caps.tty_max_series, 1);
         let mut family = Family::gauge(
@@ -19,11 +28,7 @@ impl Collector for Tty {
             "Processes per controlling terminal (PROC_TTY_ONLY); only terminals with processes.",
             &["tty"],
         );
-        for (dev, n) in kept {
-            let name = match ctx.snapshot.tty_name(dev) {
-                Some(name) => name.to_string(),
-                None => format!("dev:{dev:#x}"),
-            };
+        for (name, n) in kept {
             family.push(vec![name], n as f64);
         }
         out.families.push(family);
@@ -34,5 +39,61 @@ impl Collector for Tty {
         ));
         out.truncated += dropped;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::Caps;
+    use crate::table::{Comm, Os, Process, Snapshot, State, Tty as Device};
+    use crate::users::UserNames;
+
+    fn on_tty(pid: i32, tty: u32) -> Process {
+        Process {
+            pid,
+            ppid: 1,
+            pgid: pid,
+            euid: 0,
+            ruid: 0,
+            svuid: 0,
+            egid: 0,
+            rgid: 0,
+            tty: Some(tty),
+            state: State::Sleeping,
+            bsd_status: None,
+            comm: Comm::new(b"bash"),
+            flags: None,
+            start: None,
+        }
+    }
+
+    #[test]
+    fn two_device_numbers_of_one_terminal_give_one_summed_series() {
+        // pts 300 in the kernel's new_encode_dev form (136:300) and in the legacy one
+        // (137:44): both are /dev/pts/300.
+        let (new, legacy) = ((136 << 8) | 0x2c | (1 << 20), (137 << 8) | 44);
+        let snapshot = Snapshot {
+            os: Os::Linux,
+            origin: Os::Linux,
+            processes: vec![on_tty(10, new), on_tty(11, new), on_tty(12, legacy)],
+            unreadable: Default::default(),
+            privileged: true,
+            caller_euid: 0,
+            ttys: vec![
+                Device { dev: legacy, name: "pts/300".into() },
+                Device { dev: new, name: "pts/300".into() },
+            ],
+            users: Default::default(),
+            limits: Default::default(),
+        };
+        let (users, caps) = (UserNames::new(), Caps::default());
+        let ctx = Context { snapshot: &snapshot, users: &users, caps: &caps };
+        let mut out = Output::default();
+        Tty.collect(&ctx, &mut out).unwrap();
+        let series = &out.families[0].samples;
+        assert_eq!(series.len(), 1, "{series:?}");
+        assert_eq!((series[0].labels[0].as_str(), series[0].value), ("pts/300", 3.0));
+        assert_eq!(out.families[1].samples[0].value, 1.0, "one terminal in use");
     }
 }

@@ -176,6 +176,32 @@ pub enum Phase {
     Dead,
 }
 
+/// The terminal devices of a Mac's `/dev`, as `(name, st_rdev)`, with `ptys` Terminal or ssh
+/// sessions open (`ttys000` on): what the reader scans before `PROC_TTY_ONLY`.
+///
+/// Shaped like a laptop's: `console` (0, 0); the 128 legacy BSD ptys `ttyp0`..`ttywf` that
+/// xnu creates at boot whether or not anything uses them (`pty_init` in
+/// `bsd/kern/tty_pty.c`: `makedev(PTS_MAJOR, m)` named `"tty%c%x"`, `'p' + m / 16`, for
+/// `m` below the configured count), one `ttysNNN` (major 16) per open pty, and the Bluetooth
+/// serial port's dial-in and call-out sides. Device numbers are `makedev(major, minor)` =
+/// `major << 24 | minor` (reference §2.1).
+pub fn mac_dev(ptys: usize) -> Vec<(String, u32)> {
+    const PTS_MAJOR: u32 = 4;
+    const PTMX_SLAVE_MAJOR: u32 = 16;
+    const SERIAL_MAJOR: u32 = 9;
+    let mut dev = vec![("console".to_string(), 0)];
+    for m in 0..128u32 {
+        let name = format!("tty{}{:x}", char::from(b'p' + (m / 16) as u8), m % 16);
+        dev.push((name, (PTS_MAJOR << 24) | m));
+    }
+    for i in 0..ptys as u32 {
+        dev.push((format!("ttys{i:03}"), (PTMX_SLAVE_MAJOR << 24) | i));
+    }
+    dev.push(("tty.Bluetooth-Incoming-Port".to_string(), SERIAL_MAJOR << 24));
+    dev.push(("cu.Bluetooth-Incoming-Port".to_string(), (SERIAL_MAJOR << 24) | 1));
+    dev
+}
+
 #[derive(Debug)]
 struct Entry {
     proc: SimProc,

@@ -1,26 +1,35 @@
 //! A snapshot from any libproc [`Kernel`]: the real one on macOS, `SimKernel` in tests and
 //! replays.
 //!
-//! Unprivileged (the normal case), a snapshot costs N + T + 3 calls: the size probe and the
+//! Unprivileged (the normal case), a snapshot costs N + k + 3 calls: the size probe and the
 //! fill of `PROC_ALL_PIDS`, one privilege probe, `PROC_PIDT_SHORTBSDINFO` for each of the N
-//! pids, and `PROC_TTY_ONLY` for each of the T terminal devices in /dev, because short info
-//! has no tty and full info of another user's process needs root (reference §7 item 7).
-//! Privileged, full BSD info gives the tty directly and the T listings are skipped.
+//! pids, and `PROC_TTY_ONLY` for k of the T terminal devices in /dev, because short info has
+//! no tty and full info of another user's process needs root (reference §7 item 7). Short
+//! info does carry `PROC_FLAG_CONTROLT` (xnu `proc_pidshortbsdinfo`, reference §3.6), so
+//! the reader knows how many processes have a terminal before it lists any: none on a
+//! headless runner (k = 0), and otherwise it asks the devices most-likely-first and stops
+//! once every flagged process has its terminal (k = the terminals in use, in the common
+//! case). A process whose session lost its terminal keeps the flag but matches no device
+//! (reference §2.1 notes on TTY); then the scan runs to the end (k = T), still correct.
+//! Privileged, full BSD info gives the tty directly and the listings are skipped.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
-use crate::libproc::{self, Kernel, ListFilter, NODEV, PidList};
+use crate::host::terminals;
+use crate::libproc::{
+    self, Kernel, ListFilter, NODEV, PROC_FLAG_CONTROLT, PidList, ProcBsdInfo, ProcBsdShortInfo,
+};
 use crate::limits::{self, Limits};
 
 /// Where the terminal devices come from.
 #[derive(Clone, Debug)]
 pub enum TtyDevices {
-    /// Character devices named `tty*` or `console` in this directory, listed once per
+    /// The terminal devices in this directory ([`terminals::scan`]), listed once per
     /// snapshot.
     Scan(PathBuf),
-    /// A fixed list (a replayed recording).
+    /// A fixed list (a replayed recording), in any order.
     Fixed(Vec<Tty>),
 }
 
@@ -72,9 +81,8 @@ impl<K: Kernel> DarwinSource<K> {
 
     /// The source of the machine we run on: terminals from /dev, the host's limits.
     pub fn host(kernel: K) -> DarwinSource<K> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let euid = unsafe { libc::geteuid() };
-        DarwinSource::new(kernel, TtyDevices::Scan("/dev".into()), None, BTreeMap::new(), euid)
+        let ttys = TtyDevices::Scan("/dev".into());
+        DarwinSource::new(kernel, ttys, None, BTreeMap::new(), crate::host::euid())
     }
 
     /// Forces a privilege mode instead of probing (tests compare the two readings).
@@ -105,50 +113,50 @@ impl<K: Kernel> DarwinSource<K> {
 
     fn read_process(&self, pid: i32, privileged: bool) -> Result<Process, libproc::Error> {
         // arg = 1: zombies answer too (reference §3.1 step 5).
-        if privileged {
-            let info = libproc::pid_bsd_info(&self.kernel, pid, true)?;
-            Ok(Process {
-                pid,
-                ppid: info.pbi_ppid as i32,
-                pgid: info.pbi_pgid as i32,
-                euid: info.pbi_uid,
-                ruid: info.pbi_ruid,
-                svuid: info.pbi_svuid,
-                egid: info.pbi_gid,
-                rgid: info.pbi_rgid,
-                tty: (info.e_tdev != NODEV).then_some(info.e_tdev),
-                state: State::from_bsd(info.pbi_status, info.pbi_flags),
-                bsd_status: Some(info.pbi_status),
-                comm: Comm::new(&info.pbi_comm),
-                flags: Some(info.pbi_flags),
-                start: Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec }),
-            })
+        Ok(if privileged {
+            Process::from(&libproc::pid_bsd_info(&self.kernel, pid, true)?)
         } else {
-            let info = libproc::pid_short_info(&self.kernel, pid, true)?;
-            Ok(Process {
-                pid,
-                ppid: info.pbsi_ppid as i32,
-                pgid: info.pbsi_pgid as i32,
-                euid: info.pbsi_uid,
-                ruid: info.pbsi_ruid,
-                svuid: info.pbsi_svuid,
-                egid: info.pbsi_gid,
-                rgid: info.pbsi_rgid,
-                tty: None,
-                state: State::from_bsd(info.pbsi_status, info.pbsi_flags),
-                bsd_status: Some(info.pbsi_status),
-                comm: Comm::new(&info.pbsi_comm),
-                flags: Some(info.pbsi_flags),
-                start: None,
-            })
+            Process::from(&libproc::pid_short_info(&self.kernel, pid, true)?)
+        })
+    }
+
+    /// Gives each process that has a controlling terminal (`PROC_FLAG_CONTROLT`) its device,
+    /// from `PROC_TTY_ONLY` listings of `ttys` (in [`terminals::scan_order`]), stopping as
+    /// soon as every flagged process has one.
+    fn find_terminals(&mut self, processes: &mut [Process], ttys: &[Tty]) -> Result<(), Error> {
+        let has_flag = |p: &Process| p.flags.is_some_and(|f| f & PROC_FLAG_CONTROLT != 0);
+        let mut missing = processes.iter().filter(|p| has_flag(p)).count();
+        // No terminal has more processes than the whole table had a moment ago, so each
+        // listing skips the size probe; the slack covers forks since, and a full buffer
+        // still falls back to probing.
+        let hint = processes.len() + processes.len() / 8 + 32;
+        for tty in ttys {
+            if missing == 0 {
+                break;
+            }
+            let filter = ListFilter::Tty(tty.dev);
+            for &pid in self.tty_pids.fill_hinted(&self.kernel, filter, hint)? {
+                // A pid forked after the full listing is not in the table: skip it. One that
+                // gained the flag since its short info was read still gets its terminal.
+                if let Ok(i) = processes.binary_search_by_key(&pid, |p| p.pid) {
+                    let process = &mut processes[i];
+                    if process.tty.is_none() {
+                        missing = missing.saturating_sub(usize::from(has_flag(process)));
+                        process.tty = Some(tty.dev);
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     /// Reads the table once.
     pub fn read(&mut self) -> Result<Snapshot, Error> {
-        let ttys = match &self.ttys {
-            TtyDevices::Scan(dir) => scan_tty_devices(dir)?,
-            TtyDevices::Fixed(list) => list.clone(),
+        let mut ttys = match &self.ttys {
+            TtyDevices::Scan(dir) => {
+                terminals::scan(dir).map_err(|error| Error::Io { path: dir.clone(), error })?
+            }
+            TtyDevices::Fixed(list) => terminals::scan_order(list.clone()),
         };
         let privileged = self.privileged();
         let mut pids = std::mem::take(&mut self.pids);
@@ -166,22 +174,11 @@ impl<K: Kernel> DarwinSource<K> {
         self.pids = pids;
         result?;
         processes.sort_unstable_by_key(|p| p.pid);
-
         if !privileged {
-            // No terminal has more processes than the whole table had a moment ago, so each
-            // PROC_TTY_ONLY listing skips the size probe (N + T + 3 calls, not N + 2T + 3);
-            // the slack covers forks since, and a full buffer still falls back to probing.
-            let hint = processes.len() + processes.len() / 8 + 32;
-            for tty in &ttys {
-                let filter = ListFilter::Tty(tty.dev);
-                for &pid in self.tty_pids.fill_hinted(&self.kernel, filter, hint)? {
-                    // A pid forked after the full listing is not in the table: skip it.
-                    if let Ok(i) = processes.binary_search_by_key(&pid, |p| p.pid) {
-                        processes[i].tty = Some(tty.dev);
-                    }
-                }
-            }
+            self.find_terminals(&mut processes, &ttys)?;
         }
+        // Scan order served the listings; the snapshot looks names up by device number.
+        ttys.sort_unstable();
 
         Ok(Snapshot {
             os: Os::Macos,
@@ -233,27 +230,47 @@ impl<K: Kernel> Source for DarwinSource<K> {
     }
 }
 
-/// The terminal devices in `dir`: character devices named `console` or `tty*` other than
-/// `tty` itself (the per-process alias for one's own terminal, never a session's device).
-/// Sorted by device number, duplicates (hard links) dropped.
-pub fn scan_tty_devices(dir: &std::path::Path) -> Result<Vec<Tty>, Error> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let io = |error| Error::Io { path: dir.to_path_buf(), error };
-    let mut ttys = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !(name == "console" || (name.starts_with("tty") && name != "tty")) {
-            continue;
-        }
-        // A device removed mid-scan (a pty closing) is simply not listed.
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
-        if meta.file_type().is_char_device() {
-            ttys.push(Tty { dev: meta.rdev() as u32, name: name.to_string() });
+impl From<&ProcBsdInfo> for Process {
+    /// A process from full BSD info: everything, the terminal and start time included.
+    fn from(info: &ProcBsdInfo) -> Process {
+        Process {
+            pid: info.pbi_pid as i32,
+            ppid: info.pbi_ppid as i32,
+            pgid: info.pbi_pgid as i32,
+            euid: info.pbi_uid,
+            ruid: info.pbi_ruid,
+            svuid: info.pbi_svuid,
+            egid: info.pbi_gid,
+            rgid: info.pbi_rgid,
+            tty: (info.e_tdev != NODEV).then_some(info.e_tdev),
+            state: State::from_bsd(info.pbi_status, info.pbi_flags),
+            bsd_status: Some(info.pbi_status),
+            comm: Comm::new(&info.pbi_comm),
+            flags: Some(info.pbi_flags),
+            start: Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec }),
         }
     }
-    ttys.sort();
-    ttys.dedup_by_key(|t| t.dev);
-    Ok(ttys)
+}
+
+impl From<&ProcBsdShortInfo> for Process {
+    /// A process from short BSD info: no terminal (the `PROC_TTY_ONLY` listings add it) and
+    /// no start time.
+    fn from(info: &ProcBsdShortInfo) -> Process {
+        Process {
+            pid: info.pbsi_pid as i32,
+            ppid: info.pbsi_ppid as i32,
+            pgid: info.pbsi_pgid as i32,
+            euid: info.pbsi_uid,
+            ruid: info.pbsi_ruid,
+            svuid: info.pbsi_svuid,
+            egid: info.pbsi_gid,
+            rgid: info.pbsi_rgid,
+            tty: None,
+            state: State::from_bsd(info.pbsi_status, info.pbsi_flags),
+            bsd_status: Some(info.pbsi_status),
+            comm: Comm::new(&info.pbsi_comm),
+            flags: Some(info.pbsi_flags),
+            start: None,
+        }
+    }
 }

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use crate::libproc::{self, Pid};
 use crate::limits::Limits;
 
+pub use crate::host::terminals::Tty;
+
 pub mod darwin;
 pub mod procfs;
 pub mod record;
@@ -244,15 +246,6 @@ impl Unreadable {
     pub fn total(&self) -> u64 {
         self.vanished + self.permission + self.other
     }
-}
-
-/// A terminal device known to the source.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Tty {
-    /// Device number (`st_rdev`, 32 bits).
-    pub dev: u32,
-    /// Name below /dev (`ttys003`, `pts/3`).
-    pub name: String,
 }
 
 /// The process table at one moment.

@@ -8,14 +8,14 @@
 //! a C program doing the same reads (`benches/floor/floor.c`); `BENCHMARKS.md` has the
 //! figures.
 
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
+use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
+use crate::host::terminals::LinuxNamer;
 use crate::libproc::Pid;
 use crate::limits;
 
@@ -38,7 +38,7 @@ pub struct ProcfsSource {
     clock_ticks: u64,
     workers: usize,
     pids: Vec<Pid>,
-    tty_names: HashMap<u32, String>,
+    ttys: LinuxNamer,
 }
 
 impl ProcfsSource {
@@ -74,7 +74,7 @@ impl ProcfsSource {
             clock_ticks: if ticks > 0 { ticks as u64 } else { 100 },
             workers,
             pids: Vec::new(),
-            tty_names: HashMap::new(),
+            ttys: LinuxNamer::new(Path::new("/dev")),
         })
     }
 
@@ -104,23 +104,6 @@ impl ProcfsSource {
         // SAFETY: dir came from opendir and is closed once.
         unsafe { libc::closedir(dir) };
         Ok(())
-    }
-
-    fn tty_name(&mut self, dev: u32) -> String {
-        if let Some(name) = linux_tty_name(dev) {
-            return name;
-        }
-        self.tty_names
-            .entry(dev)
-            .or_insert_with(|| {
-                // A terminal that is not a pty or virtual console: look it up in /dev once.
-                super::darwin::scan_tty_devices(Path::new("/dev"))
-                    .ok()
-                    .and_then(|ttys| ttys.into_iter().find(|t| t.dev == dev))
-                    .map(|t| t.name)
-                    .unwrap_or_else(|| format!("{}:{}", dev_major(dev), dev_minor(dev)))
-            })
-            .clone()
     }
 
     /// Reads the table once.
@@ -159,10 +142,8 @@ impl ProcfsSource {
         let mut devs: Vec<u32> = processes.iter().filter_map(|p| p.tty).collect();
         devs.sort_unstable();
         devs.dedup();
-        let ttys = devs.into_iter().map(|dev| Tty { dev, name: self.tty_name(dev) }).collect();
-
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let euid = unsafe { libc::geteuid() };
+        let ttys = self.ttys.name_all(&devs);
+        let euid = crate::host::euid();
         Ok(Snapshot {
             os: Os::Linux,
             origin: Os::Linux,
@@ -452,27 +433,6 @@ fn rfind_byte(buf: &[u8], byte: u8) -> Option<usize> {
     head.iter().rposition(|&b| b == byte)
 }
 
-fn dev_major(dev: u32) -> u32 {
-    (dev >> 8) & 0xfff
-}
-
-fn dev_minor(dev: u32) -> u32 {
-    (dev & 0xff) | ((dev >> 12) & 0xfff00)
-}
-
-/// Names the terminals whose numbers are fixed by the kernel: Unix98 ptys (majors 136-143,
-/// `pts/N`), virtual consoles (`ttyN`), 8250 serial ports (`ttySN`) and the console.
-pub fn linux_tty_name(dev: u32) -> Option<String> {
-    let (major, minor) = (dev_major(dev), dev_minor(dev));
-    match major {
-        136..=143 => Some(format!("pts/{}", (major - 136) * 256 + minor)),
-        4 if minor < 64 => Some(format!("tty{minor}")),
-        4 => Some(format!("ttyS{}", minor - 64)),
-        5 if minor == 1 => Some("console".to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,18 +475,6 @@ mod tests {
         assert_eq!(ids.uid, [1000, 0, 1000, 0]);
         assert_eq!(ids.gid, [20, 21, 22, 23]);
         assert_eq!(parse_status_ids(b"Name:\tx\nUid:\t1\t2\n"), None);
-    }
-
-    #[test]
-    fn tty_names() {
-        // makedev(136, 3) in new_encode_dev form is (136 << 8) | 3.
-        assert_eq!(linux_tty_name((136 << 8) | 3).as_deref(), Some("pts/3"));
-        // pts/300: major 137, minor 44.
-        assert_eq!(linux_tty_name((137 << 8) | 44).as_deref(), Some("pts/300"));
-        assert_eq!(linux_tty_name((4 << 8) | 1).as_deref(), Some("tty1"));
-        assert_eq!(linux_tty_name((4 << 8) | 64).as_deref(), Some("ttyS0"));
-        assert_eq!(linux_tty_name((5 << 8) | 1).as_deref(), Some("console"));
-        assert_eq!(linux_tty_name((204 << 8) | 64), None);
     }
 
     #[test]
