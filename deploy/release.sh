@@ -111,9 +111,12 @@ git archive --format=tar.gz --prefix="libproc_exporter-$version/" -o "$out/$src"
 (cd "$out" && sha256 "$src" >"$src.sha256")
 src_sha=$(cut -d ' ' -f 1 "$out/$src.sha256")
 
-sed -e "s|^  url \".*\"|  url \"$release_base/v$version/$src\"|" \
-    -e "s|^  sha256 \".*\"|  sha256 \"$src_sha\"|" \
-    deploy/homebrew/libproc_exporter.rb >"$out/libproc_exporter.rb"
+# The formula in the repository has no stable url (no release existed to point at); the
+# tap's copy gets this release's source tarball and checksum after the homepage line.
+awk -v url="$release_base/v$version/$src" -v sha="$src_sha" '
+    { print }
+    /^  homepage / { print "  url \"" url "\""; print "  sha256 \"" sha "\"" }
+' deploy/homebrew/libproc_exporter.rb >"$out/libproc_exporter.rb"
 grep -q "$src_sha" "$out/libproc_exporter.rb" || die "could not fill in the formula"
 
 rm -rf "$out/.stage"
