@@ -55,23 +55,8 @@ done
 # ---------------------------------------------------------------- read the plist
 [[ -f "$plist_src" ]] || die "no plist at $plist_src"
 
-# The <string> following <key>$1</key> at the top level of the plist.
-plist_string() {
-    awk -v key="$1" '
-        $0 ~ "<key>" key "</key>" { want = 1; next }
-        want && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
-        want && /<key>/ { exit }
-    ' "$plist_src"
-}
-
-# The ProgramArguments strings, one per line.
-plist_program_arguments() {
-    awk '
-        /<key>ProgramArguments<\/key>/ { inside = 1; next }
-        inside && /<\/array>/ { exit }
-        inside && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print }
-    ' "$plist_src"
-}
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
 
 label=$(plist_string Label)
 service_user=$(plist_string UserName)
@@ -126,59 +111,13 @@ run() {
 }
 
 # ---------------------------------------------------------------- the service user
-user_exists() {
-    dscl . -read "/Users/$1" UniqueID >/dev/null 2>&1
-}
-
-group_exists() {
-    dscl . -read "/Groups/$1" PrimaryGroupID >/dev/null 2>&1
-}
-
-# The first id from 200 up that is free both as a uid and as a gid (below 500: hidden from
-# the login window, the range macOS uses for daemons).
-free_system_id() {
-    local used id=200
-    used=$({
-        dscl . -list /Users UniqueID | awk '{print $2}'
-        dscl . -list /Groups PrimaryGroupID | awk '{print $2}'
-    } | sort -n -u)
-    while grep -qx "$id" <<<"$used"; do
-        id=$((id + 1))
-    done
-    ((id < 500)) || die "no free id below 500 for $service_user"
-    echo "$id"
-}
-
-create_service_user() {
-    local name=$1 id
-    id=$(free_system_id)
-    if ! group_exists "$name"; then
-        run dscl . -create "/Groups/$name"
-        run dscl . -create "/Groups/$name" PrimaryGroupID "$id"
-        run dscl . -create "/Groups/$name" RealName "libproc_exporter daemon"
-        run dscl . -create "/Groups/$name" Password "*"
-    fi
-    local gid
-    gid=$(dscl . -read "/Groups/$name" PrimaryGroupID | awk '{print $2}')
-    run dscl . -create "/Users/$name"
-    run dscl . -create "/Users/$name" UniqueID "$id"
-    run dscl . -create "/Users/$name" PrimaryGroupID "$gid"
-    run dscl . -create "/Users/$name" UserShell /usr/bin/false
-    run dscl . -create "/Users/$name" NFSHomeDirectory /var/empty
-    run dscl . -create "/Users/$name" RealName "libproc_exporter daemon"
-    run dscl . -create "/Users/$name" Password "*"
-    run dscl . -create "/Users/$name" IsHidden 1
-    # Directory services cache negative lookups; launchd and install must see the new user.
-    dscacheutil -flushcache 2>/dev/null || true
-}
-
 if [[ -n "$service_user" ]]; then
     if ((!live)); then
         echo "staging: not checking or creating user $service_user"
     elif user_exists "$service_user"; then
-        echo "user $service_user exists"
+        ensure_service_user "$service_user"
     elif ((create_user)); then
-        create_service_user "$service_user"
+        ensure_service_user "$service_user"
     else
         die "user $service_user does not exist: pass --create-user to create it, or --as-root"
     fi

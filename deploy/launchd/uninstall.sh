@@ -46,26 +46,13 @@ done
 
 [[ -f "$plist_src" ]] || die "no plist at $plist_src"
 
-# Same readers as install.sh: the <string> after <key>$1</key>, and ProgramArguments[0].
-plist_string() {
-    awk -v key="$1" '
-        $0 ~ "<key>" key "</key>" { want = 1; next }
-        want && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
-        want && /<key>/ { exit }
-    ' "$plist_src"
-}
-
-plist_binary() {
-    awk '
-        /<key>ProgramArguments<\/key>/ { inside = 1; next }
-        inside && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
-    ' "$plist_src"
-}
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
 
 label=$(plist_string Label)
 service_user=$(plist_string UserName)
 log_file=$(plist_string StandardErrorPath)
-bin_path=$(plist_binary)
+bin_path=$(plist_program_arguments | head -n 1)
 [[ -n "$label" && -n "$log_file" && -n "$bin_path" ]] ||
     die "$plist_src lacks Label, StandardErrorPath or ProgramArguments"
 log_dir=$(dirname "$log_file")
@@ -118,10 +105,10 @@ if ((remove_user)) && [[ -n "$service_user" ]]; then
     if ((!live)); then
         echo "staging: not removing user $service_user"
     else
-        if dscl . -read "/Users/$service_user" UniqueID >/dev/null 2>&1; then
+        if user_exists "$service_user"; then
             run dscl . -delete "/Users/$service_user"
         fi
-        if dscl . -read "/Groups/$service_user" PrimaryGroupID >/dev/null 2>&1; then
+        if group_exists "$service_user"; then
             run dscl . -delete "/Groups/$service_user"
         fi
     fi

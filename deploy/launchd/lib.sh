@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# plist_src is the caller's (set before sourcing): shellcheck cannot see it assigned here.
+# shellcheck disable=SC2154
+#
+# Shared by install.sh and uninstall.sh (sourced, not run): reading the plist, and the
+# service account in the local directory.
+#
+# The caller sets plist_src (the plist to read) and defines die() and run().
+# Written for the /bin/bash 3.2 that ships with macOS.
+
+# The <string> following <key>$1</key> at the top level of the plist.
+plist_string() {
+    awk -v key="$1" '
+        $0 ~ "<key>" key "</key>" { want = 1; next }
+        want && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
+        want && /<key>/ { exit }
+    ' "$plist_src"
+}
+
+# The ProgramArguments strings, one per line.
+plist_program_arguments() {
+    awk '
+        /<key>ProgramArguments<\/key>/ { inside = 1; next }
+        inside && /<\/array>/ { exit }
+        inside && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print }
+    ' "$plist_src"
+}
+
+user_exists() {
+    dscl . -read "/Users/$1" UniqueID >/dev/null 2>&1
+}
+
+group_exists() {
+    dscl . -read "/Groups/$1" PrimaryGroupID >/dev/null 2>&1
+}
+
+# The highest id from 499 down to 350 that is free both as a uid and as a gid, for account $1.
+#
+# Below 500 the account is hidden from the login window, the range macOS keeps for daemons.
+# Apple's own accounts fill it from 200 up and macOS updates add to them: the macOS 15 update
+# took 301-304 from third-party accounts (Nix's build users, which then moved to 350 and up
+# on Apple's advice: NixOS/nix#11075). Counting down from 499 stays clear of both blocks.
+free_system_id() {
+    local used id=499
+    used=$({
+        dscl . -list /Users UniqueID | awk '{print $2}'
+        dscl . -list /Groups PrimaryGroupID | awk '{print $2}'
+    } | sort -n -u)
+    while grep -qx "$id" <<<"$used"; do
+        id=$((id - 1))
+    done
+    ((id >= 350)) || die "no free id from 499 down to 350 for $1"
+    echo "$id"
+}
+
+# Creates the hidden service account $1 (and its group) unless it exists: running the
+# installer again, or over an older install, keeps the account and its id.
+ensure_service_user() {
+    local name=$1 id gid
+    if user_exists "$name"; then
+        echo "user $name exists (uid $(dscl . -read "/Users/$name" UniqueID | awk '{print $2}'))"
+        return
+    fi
+    id=$(free_system_id "$name")
+    if ! group_exists "$name"; then
+        run dscl . -create "/Groups/$name"
+        run dscl . -create "/Groups/$name" PrimaryGroupID "$id"
+        run dscl . -create "/Groups/$name" RealName "libproc_exporter daemon"
+        run dscl . -create "/Groups/$name" Password "*"
+    fi
+    gid=$(dscl . -read "/Groups/$name" PrimaryGroupID | awk '{print $2}')
+    run dscl . -create "/Users/$name"
+    run dscl . -create "/Users/$name" UniqueID "$id"
+    run dscl . -create "/Users/$name" PrimaryGroupID "$gid"
+    run dscl . -create "/Users/$name" UserShell /usr/bin/false
+    run dscl . -create "/Users/$name" NFSHomeDirectory /var/empty
+    run dscl . -create "/Users/$name" RealName "libproc_exporter daemon"
+    run dscl . -create "/Users/$name" Password "*"
+    run dscl . -create "/Users/$name" IsHidden 1
+    # Directory services cache negative lookups; launchd and install must see the new user.
+    dscacheutil -flushcache 2>/dev/null || true
+}
