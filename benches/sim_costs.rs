@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use libproc_exporter::collect::{self, Caps};
+use libproc_exporter::collect;
 use libproc_exporter::libproc::sim::SimKernel;
 use libproc_exporter::libproc::{Errno, Kernel};
 use libproc_exporter::limits::Limits;
@@ -154,12 +154,7 @@ fn snapshot_costs(n: usize, t: usize, euid: u32) -> (u64, u64, f64) {
 /// macOS path.
 fn scrape_costs(n: usize, t: usize) -> (u64, u64) {
     let (source, _) = source(n, t, USER);
-    let collectors = collect::ALL
-        .iter()
-        .filter(|info| info.default_enabled)
-        .map(|info| collect::build(info.name).expect("registered collector"))
-        .collect();
-    let exporter = Exporter::new(Box::new(source), collectors, Caps::default(), false);
+    let exporter = Exporter::new(Box::new(source), collect::default_instances(), false);
     // Two warm-ups: buffers grow, user names are looked up and cached.
     exporter.scrape(None);
     exporter.scrape(None);

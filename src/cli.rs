@@ -41,34 +41,6 @@ pub struct Cli {
     #[command(flatten)]
     pub collectors: CollectorFlags,
 
-    /// Most uid series in libproc_uid_processes (the largest are kept).
-    #[arg(long = "collector.uid.max-series", value_name = "N", default_value_t = 500)]
-    pub uid_max_series: usize,
-
-    /// Most uid series in libproc_ruid_processes (the largest are kept).
-    #[arg(long = "collector.ruid.max-series", value_name = "N", default_value_t = 500)]
-    pub ruid_max_series: usize,
-
-    /// Most terminal series in libproc_tty_processes (the largest are kept).
-    #[arg(long = "collector.tty.max-series", value_name = "N", default_value_t = 500)]
-    pub tty_max_series: usize,
-
-    /// Parents shown in libproc_ppid_processes and libproc_ppid_zombies.
-    #[arg(long = "collector.ppid.top-k", value_name = "K", default_value_t = 10)]
-    pub ppid_top_k: usize,
-
-    /// Parents with fewer children are not shown in libproc_ppid_processes.
-    #[arg(long = "collector.ppid.min-children", value_name = "N", default_value_t = 1)]
-    pub ppid_min_children: u64,
-
-    /// Process groups shown in libproc_pgrp_processes.
-    #[arg(long = "collector.pgrp.top-k", value_name = "K", default_value_t = 10)]
-    pub pgrp_top_k: usize,
-
-    /// Process groups with fewer members are not shown.
-    #[arg(long = "collector.pgrp.min-members", value_name = "N", default_value_t = 2)]
-    pub pgrp_min_members: u64,
-
     /// Where the process table comes from: auto, libproc, procfs or replay.
     #[arg(long = "source", value_name = "SOURCE", default_value = "auto", global = true)]
     pub source: String,
@@ -150,27 +122,40 @@ pub struct RecordArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `--collector.NAME` / `--no-collector.NAME` for every collector in [`collect::ALL`], so a
-/// new collector gets its flags by being registered.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// `--collector.NAME` / `--no-collector.NAME`, `--collector.disable-defaults` and every
+/// collector's own `--collector.NAME.FLAG`, generated from [`collect::ALL`]: a collector gets
+/// its flags by declaring them in its own file.
+#[derive(Clone, Debug, Default)]
 pub struct CollectorFlags {
-    /// Each collector's name and whether it runs.
-    pub enabled: Vec<(&'static str, bool)>,
+    /// Each collector and whether it runs, in [`collect::ALL`] order.
+    pub enabled: Vec<(&'static collect::Definition, bool)>,
+    /// Each collector's settings as given (defaults where not), in the same order.
+    pub settings: Vec<Vec<(&'static collect::Setting, u64)>>,
 }
 
-/// The flag ids, made once: clap wants `'static` names.
-fn flag_names() -> &'static [(&'static str, &'static str, &'static collect::Info)] {
-    static NAMES: OnceLock<Vec<(&'static str, &'static str, &'static collect::Info)>> =
-        OnceLock::new();
-    NAMES.get_or_init(|| {
+const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
+
+/// A flag id clap can keep: clap wants `'static` names, made once per process.
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+/// The generated flag ids: (`collector.NAME`, `no-collector.NAME`, the settings' ids).
+type FlagIds = (&'static str, &'static str, Vec<&'static str>);
+
+fn flag_ids() -> &'static [FlagIds] {
+    static IDS: OnceLock<Vec<FlagIds>> = OnceLock::new();
+    IDS.get_or_init(|| {
         collect::ALL
             .iter()
-            .map(|info| {
-                let on: &'static str =
-                    Box::leak(format!("collector.{}", info.name).into_boxed_str());
-                let off: &'static str =
-                    Box::leak(format!("no-collector.{}", info.name).into_boxed_str());
-                (on, off, info)
+            .map(|d| {
+                let settings =
+                    d.settings.iter().map(|s| leak(format!("collector.{}.{}", d.name, s.flag)));
+                (
+                    leak(format!("collector.{}", d.name)),
+                    leak(format!("no-collector.{}", d.name)),
+                    settings.collect(),
+                )
             })
             .collect()
     })
@@ -184,42 +169,63 @@ impl FromArgMatches for CollectorFlags {
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        self.enabled = flag_names()
-            .iter()
-            .map(|&(on, off, info)| {
-                // The two flags override each other, so the last one given wins.
-                let enabled = if matches.get_flag(on) {
-                    true
-                } else if matches.get_flag(off) {
-                    false
-                } else {
-                    info.default_enabled
-                };
-                (info.name, enabled)
-            })
-            .collect();
+        // node_exporter's meaning: only the collectors named with --collector.NAME run.
+        let defaults = !matches.get_flag(DISABLE_DEFAULTS);
+        self.enabled.clear();
+        self.settings.clear();
+        for (definition, (on, off, settings)) in collect::ALL.iter().zip(flag_ids()) {
+            // The two flags override each other, so the last one given wins.
+            let enabled = if matches.get_flag(on) {
+                true
+            } else if matches.get_flag(off) {
+                false
+            } else {
+                defaults && definition.default_enabled
+            };
+            self.enabled.push((*definition, enabled));
+            let values = definition.settings.iter().zip(settings).map(|(setting, id)| {
+                (setting, matches.get_one::<u64>(id).copied().unwrap_or(setting.default))
+            });
+            self.settings.push(values.collect());
+        }
         Ok(())
     }
 }
 
 impl Args for CollectorFlags {
     fn augment_args(mut cmd: Command) -> Command {
-        for &(on, off, info) in flag_names() {
-            let default = if info.default_enabled { "on" } else { "off" };
+        cmd = cmd.arg(
+            Arg::new(DISABLE_DEFAULTS)
+                .long(DISABLE_DEFAULTS)
+                .action(ArgAction::SetTrue)
+                .help("Run only the collectors enabled with --collector.NAME"),
+        );
+        for (definition, (on, off, settings)) in collect::ALL.iter().zip(flag_ids()) {
+            let default = if definition.default_enabled { "on" } else { "off" };
             cmd = cmd
-                .arg(Arg::new(on).long(on).action(ArgAction::SetTrue).overrides_with(off).help(
+                .arg(Arg::new(*on).long(*on).action(ArgAction::SetTrue).overrides_with(*off).help(
                     format!(
                         "Enable the {} collector: {} [default: {default}]",
-                        info.name, info.help
+                        definition.name, definition.help
                     ),
                 ))
                 .arg(
-                    Arg::new(off)
-                        .long(off)
+                    Arg::new(*off)
+                        .long(*off)
                         .action(ArgAction::SetTrue)
-                        .overrides_with(on)
-                        .help(format!("Disable the {} collector", info.name)),
+                        .overrides_with(*on)
+                        .help(format!("Disable the {} collector", definition.name)),
                 );
+            for (setting, id) in definition.settings.iter().zip(settings) {
+                cmd = cmd.arg(
+                    Arg::new(*id)
+                        .long(*id)
+                        .value_name("N")
+                        .value_parser(clap::value_parser!(u64))
+                        .default_value(leak(setting.default.to_string()))
+                        .help(setting.help),
+                );
+            }
         }
         cmd
     }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::cli::Cli;
-use crate::collect::{self, Caps};
+use crate::collect::{self, Settings};
 use crate::log;
 use crate::server::ServerConfig;
 use crate::server::web_config;
@@ -95,10 +95,8 @@ pub struct Config {
     pub listen: Vec<ListenAddr>,
     /// The HTTP side.
     pub server: ServerConfig,
-    /// Enabled collectors, in exposition order.
-    pub collectors: Vec<&'static str>,
-    /// Caps and top-K.
-    pub caps: Caps,
+    /// Enabled collectors with their settings, in exposition order.
+    pub collectors: Vec<(&'static collect::Definition, Settings)>,
     /// Export `process_*` of the exporter itself.
     pub exporter_metrics: bool,
     /// Where the table comes from.
@@ -126,13 +124,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Duration::try_from_secs_f64(seconds).ok()
-}
-
-fn at_least_one(flag: &str, value: usize) -> Result<usize, ConfigError> {
-    if value == 0 {
-        return Err(ConfigError::new(flag, value, "must be at least 1"));
-    }
-    Ok(value)
 }
 
 impl Config {
@@ -177,18 +168,23 @@ impl Config {
                 ));
             }
         }
-        let caps = Caps {
-            uid_max_series: at_least_one("--collector.uid.max-series", cli.uid_max_series)?,
-            ruid_max_series: at_least_one("--collector.ruid.max-series", cli.ruid_max_series)?,
-            tty_max_series: at_least_one("--collector.tty.max-series", cli.tty_max_series)?,
-            ppid_top_k: at_least_one("--collector.ppid.top-k", cli.ppid_top_k)?,
-            ppid_min_children: cli.ppid_min_children,
-            pgrp_top_k: at_least_one("--collector.pgrp.top-k", cli.pgrp_top_k)?,
-            pgrp_min_members: cli.pgrp_min_members,
-        };
-        let collectors: Vec<&'static str> =
-            cli.collectors.enabled.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
-        debug_assert!(collectors.iter().all(|n| collect::build(n).is_some()));
+        let mut collectors = Vec::new();
+        let flags = &cli.collectors;
+        for (&(definition, enabled), values) in flags.enabled.iter().zip(&flags.settings) {
+            let mut settings = Settings::defaults(definition);
+            for &(setting, value) in values {
+                // Checked whether the collector runs or not: a bad flag is a bad flag.
+                if value < setting.min {
+                    let flag = format!("--collector.{}.{}", definition.name, setting.flag);
+                    let why = format!("must be at least {}", setting.min);
+                    return Err(ConfigError::new(&flag, value, why));
+                }
+                settings = settings.with(setting.flag, value);
+            }
+            if enabled {
+                collectors.push((definition, settings));
+            }
+        }
         let header_read_timeout = parse_duration(&cli.header_read_timeout)
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
             .ok_or_else(|| {
@@ -224,7 +220,6 @@ impl Config {
                 ..ServerConfig::default()
             },
             collectors,
-            caps,
             exporter_metrics: !cli.disable_exporter_metrics,
             source: SourceConfig {
                 kind,
@@ -238,8 +233,13 @@ impl Config {
     }
 
     /// The collectors this configuration enables, built.
-    pub fn build_collectors(&self) -> Vec<Box<dyn collect::Collector>> {
-        self.collectors.iter().filter_map(|name| collect::build(name)).collect()
+    pub fn build_collectors(&self) -> Vec<collect::Instance> {
+        self.collectors.iter().map(|(definition, settings)| definition.instance(settings)).collect()
+    }
+
+    /// The names of the enabled collectors, in exposition order.
+    pub fn collector_names(&self) -> Vec<&'static str> {
+        self.collectors.iter().map(|(definition, _)| definition.name).collect()
     }
 }
 
@@ -258,7 +258,10 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.collectors, ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]);
+        assert_eq!(
+            c.collector_names(),
+            ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]
+        );
         assert_eq!(c.listen[0].candidates[0].port(), 10077);
         assert_eq!(c.server.telemetry_path, "/metrics");
     }
@@ -272,7 +275,30 @@ mod tests {
             "--no-collector.tty",
         ])
         .unwrap();
-        assert_eq!(c.collectors, ["processes", "uid", "ruid", "ppid", "pgrp", "tree", "limits"]);
+        assert_eq!(
+            c.collector_names(),
+            ["processes", "uid", "ruid", "ppid", "pgrp", "tree", "limits"]
+        );
+    }
+
+    #[test]
+    fn disable_defaults_runs_only_the_collectors_named() {
+        let c = config(&["--collector.disable-defaults", "--collector.uid", "--collector.pgrp"]);
+        assert_eq!(c.unwrap().collector_names(), ["uid", "pgrp"]);
+        assert!(config(&["--collector.disable-defaults"]).unwrap().collectors.is_empty());
+    }
+
+    #[test]
+    fn a_collectors_own_flags_reach_it() {
+        let c = config(&["--collector.ppid.top-k", "3", "--collector.pgrp.min-members=5"]).unwrap();
+        let ppid = c.collectors.iter().find(|(d, _)| d.name == "ppid").unwrap();
+        assert_eq!((ppid.1.get("top-k"), ppid.1.get("min-children")), (3, 1));
+        // pgrp is off, but its flag is still checked and kept for when it is turned on.
+        let c = config(&["--collector.pgrp", "--collector.pgrp.min-members=5"]).unwrap();
+        let pgrp = c.collectors.iter().find(|(d, _)| d.name == "pgrp").unwrap();
+        assert_eq!(pgrp.1.get("min-members"), 5);
+        let e = config(&["--collector.uid.max-series", "0"]).unwrap_err();
+        assert_eq!(e.to_string(), "--collector.uid.max-series \"0\": must be at least 1");
     }
 
     #[test]

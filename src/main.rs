@@ -100,12 +100,8 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(1, format!("starting the async runtime: {e}")),
     };
-    let exporter = Arc::new(Exporter::new(
-        source,
-        config.build_collectors(),
-        config.caps.clone(),
-        config.exporter_metrics,
-    ));
+    let exporter =
+        Arc::new(Exporter::new(source, config.build_collectors(), config.exporter_metrics));
     runtime.block_on(async move {
         let mut tokio_listeners = Vec::new();
         let mut addresses = Vec::new();
@@ -123,7 +119,7 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
             &[
                 ("version", VERSION),
                 ("source", exporter.source_name()),
-                ("collectors", &config.collectors.join(",")),
+                ("collectors", &config.collector_names().join(",")),
                 ("listen", &addresses.join(",")),
                 ("telemetry_path", &config.server.telemetry_path),
             ],

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use libproc_exporter::collect::{self, Caps};
+use libproc_exporter::collect::{self, Instance, Settings};
 use libproc_exporter::libproc::sim::{SimKernel, SimProc, SimTable};
 use libproc_exporter::limits::Limits;
 use libproc_exporter::metrics::Exporter;
@@ -13,13 +13,26 @@ use libproc_exporter::table::replay;
 
 use crate::common::{fixture, require_tool, sample};
 
-/// Every collector, `pgrp` included, in registry order.
-fn all_collectors() -> Vec<Box<dyn collect::Collector>> {
-    collect::ALL.iter().map(|info| collect::build(info.name).unwrap()).collect()
+/// Every collector, `pgrp` included, in registry order, with their default settings but
+/// for `changes` (collector, flag, value).
+fn collectors_with(changes: &[(&str, &str, u64)]) -> Vec<Instance> {
+    let instance = |definition: &'static collect::Definition| {
+        let mut settings = Settings::defaults(definition);
+        for &(name, flag, value) in changes.iter().filter(|c| c.0 == definition.name) {
+            let _ = name;
+            settings = settings.with(flag, value);
+        }
+        definition.instance(&settings)
+    };
+    collect::ALL.iter().copied().map(instance).collect()
+}
+
+fn all_collectors() -> Vec<Instance> {
+    collectors_with(&[])
 }
 
 /// An exporter over the recorded Mac, with the simulated kernel kept for changing the table.
-fn mac_exporter(caps: Caps) -> (Exporter, Arc<SimKernel>) {
+fn mac_exporter(collectors: Vec<Instance>) -> (Exporter, Arc<SimKernel>) {
     let text = std::fs::read_to_string(fixture("snapshots/mac.json")).unwrap();
     let file = replay::parse(&text).unwrap();
     let kernel = Arc::new(file.kernel());
@@ -30,7 +43,7 @@ fn mac_exporter(caps: Caps) -> (Exporter, Arc<SimKernel>) {
         file.users.clone(),
         file.caller_euid,
     );
-    (Exporter::new(Box::new(source), all_collectors(), caps, true), kernel)
+    (Exporter::new(Box::new(source), collectors, true), kernel)
 }
 
 /// Replaces what differs between runs and machines: durations, the exporter's own process
@@ -55,7 +68,7 @@ fn normalize(text: &str) -> String {
 
 #[test]
 fn golden_metrics_of_a_recorded_mac() {
-    let (exporter, _) = mac_exporter(Caps::default());
+    let (exporter, _) = mac_exporter(all_collectors());
     let got = normalize(&exporter.scrape(None));
     let path = fixture("golden/mac.prom");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -108,7 +121,7 @@ fn golden_file_passes_promtool_check_metrics() {
 #[test]
 fn golden_values_are_what_the_recorded_mac_holds() {
     // Independent of the golden file: the fixture's story (see make_mac.py) in numbers.
-    let (exporter, _) = mac_exporter(Caps::default());
+    let (exporter, _) = mac_exporter(all_collectors());
     let body = exporter.scrape(None);
     let v = |name: &str, labels: &str| {
         sample(&body, name, labels).unwrap_or_else(|| panic!("no {name}{{{labels}}}"))
@@ -138,7 +151,7 @@ fn golden_values_are_what_the_recorded_mac_holds() {
 
 #[test]
 fn series_of_a_gone_uid_tty_and_parent_disappear_on_the_next_scrape() {
-    let (exporter, kernel) = mac_exporter(Caps::default());
+    let (exporter, kernel) = mac_exporter(all_collectors());
     let a = exporter.scrape(None);
     for series in ["uid=\"502\"", "tty=\"ttys003\"", "ppid=\"600\""] {
         assert!(a.contains(series), "table A should have {series}");
@@ -182,8 +195,12 @@ fn caps_keep_the_largest_and_count_what_they_drop() {
     let limits = Limits { maxproc: Some(4176), maxprocperuid: None, ptmx_max: None };
     let source =
         DarwinSource::new(kernel, TtyDevices::Fixed(vec![]), Some(limits), BTreeMap::new(), 0);
-    let caps = Caps { uid_max_series: 5, ruid_max_series: 7, ppid_top_k: 3, ..Caps::default() };
-    let exporter = Exporter::new(Box::new(source), all_collectors(), caps, false);
+    let capped = collectors_with(&[
+        ("uid", "max-series", 5),
+        ("ruid", "max-series", 7),
+        ("ppid", "top-k", 3),
+    ]);
+    let exporter = Exporter::new(Box::new(source), capped, false);
     let body = exporter.scrape(None);
     let series = |name: &str| body.lines().filter(|l| l.starts_with(&format!("{name}{{"))).count();
     assert_eq!(series("libproc_uid_processes"), 5);
@@ -216,7 +233,7 @@ fn a_failing_collector_reports_success_0_and_the_rest_still_serve() {
         BTreeMap::new(),
         0,
     );
-    let exporter = Exporter::new(Box::new(source), all_collectors(), Caps::default(), false);
+    let exporter = Exporter::new(Box::new(source), all_collectors(), false);
     let body = exporter.scrape(None);
     assert_eq!(
         sample(&body, "libproc_scrape_collector_success", "collector=\"limits\""),
@@ -235,7 +252,7 @@ fn a_failing_collector_reports_success_0_and_the_rest_still_serve() {
 
 #[test]
 fn collectors_that_miss_the_scrape_deadline_report_success_0() {
-    let (exporter, _) = mac_exporter(Caps::default());
+    let (exporter, _) = mac_exporter(all_collectors());
     let past = std::time::Instant::now() - std::time::Duration::from_secs(1);
     let body = exporter.scrape(Some(past));
     for info in collect::ALL {
@@ -270,7 +287,7 @@ fn a_failed_snapshot_fails_every_collector_but_still_answers() {
         BTreeMap::new(),
         501,
     );
-    let exporter = Exporter::new(Box::new(source), all_collectors(), Caps::default(), true);
+    let exporter = Exporter::new(Box::new(source), all_collectors(), true);
     let body = exporter.scrape(None);
     assert_eq!(
         sample(&body, "libproc_scrape_collector_success", "collector=\"processes\""),

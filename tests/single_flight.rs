@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use libproc_exporter::collect::{self, Caps};
+use libproc_exporter::collect;
 use libproc_exporter::metrics::Exporter;
 use libproc_exporter::server::{self, ServerConfig};
 use libproc_exporter::table::{self, Snapshot, Source};
@@ -66,12 +66,8 @@ fn slow_exporter(delay: Duration) -> (Arc<Exporter>, Arc<AtomicUsize>) {
         active: Arc::new(AtomicUsize::new(0)),
         overlapped: overlapped.clone(),
     };
-    let collectors = collect::ALL
-        .iter()
-        .filter(|i| i.default_enabled)
-        .map(|i| collect::build(i.name).unwrap())
-        .collect();
-    (Arc::new(Exporter::new(Box::new(source), collectors, Caps::default(), false)), overlapped)
+    let collectors = collect::default_instances();
+    (Arc::new(Exporter::new(Box::new(source), collectors, false)), overlapped)
 }
 
 fn burst(addr: SocketAddr, n: usize) -> Vec<(u16, String)> {

@@ -1,15 +1,20 @@
 //! `limits`: the kernel's process and terminal limits, beside which the counts are read.
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output};
+
+/// The `limits` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "limits",
+    help: "kern.maxproc, kern.maxprocperuid, kern.tty.ptmx_max",
+    default_enabled: true,
+    settings: &[],
+    build: |_| Box::new(Limits),
+};
 
 /// The `limits` collector.
 pub struct Limits;
 
 impl Collector for Limits {
-    fn name(&self) -> &'static str {
-        "limits"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let limits = &ctx.snapshot.limits;
         if let Some(v) = limits.maxproc {
@@ -35,8 +40,8 @@ impl Collector for Limits {
         }
         match limits.maxproc {
             Some(_) => Ok(()),
-            None => Err(CollectError(
-                "the process limit (kern.maxproc / kernel.pid_max) could not be read".into(),
+            None => Err(CollectError::LimitUnreadable(
+                "the process limit (kern.maxproc / kernel.pid_max)",
             )),
         }
     }

@@ -1,6 +1,17 @@
 //! Snapshot -> counts: pure functions, one file per collector, with the top-K selections and
 //! series caps.
 //!
+//! # Adding a collector
+//!
+//! A collector declares itself in its own file, as node_exporter's do: `collect/NAME.rs`
+//! exports one [`Definition`] (name, one line of help, on by default or not, its own
+//! `--collector.NAME.FLAG` settings with their defaults and minimums, and a factory that
+//! builds it from those settings). Add that file, one `mod NAME;` and one entry in [`ALL`]
+//! (the exposition order); `--collector.NAME`, `--no-collector.NAME` and the settings flags
+//! are generated from the definition, validated by `config`, and the README's flags and
+//! metrics tables and the golden file (`UPDATE_GOLDEN=1 cargo test golden`) say what it adds
+//! (`tests/docs.rs` fails until they do).
+//!
 //! A collector reads a [`Snapshot`] and appends [`Family`] values: metric name, help, label
 //! names and samples. It knows nothing of the OS or of HTTP, and `metrics` turns its output
 //! into Prometheus text. Everything is built fresh for each scrape, so a uid, tty or parent
@@ -87,47 +98,12 @@ pub struct Output {
     pub truncated: u64,
 }
 
-/// Limits on labelled families, from the `--collector.*` flags.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caps {
-    /// `--collector.uid.max-series`.
-    pub uid_max_series: usize,
-    /// `--collector.ruid.max-series`.
-    pub ruid_max_series: usize,
-    /// `--collector.tty.max-series`.
-    pub tty_max_series: usize,
-    /// `--collector.ppid.top-k`: parents shown in `libproc_ppid_processes` and `_zombies`.
-    pub ppid_top_k: usize,
-    /// `--collector.ppid.min-children`: smaller families are not shown.
-    pub ppid_min_children: u64,
-    /// `--collector.pgrp.top-k`.
-    pub pgrp_top_k: usize,
-    /// `--collector.pgrp.min-members`.
-    pub pgrp_min_members: u64,
-}
-
-impl Default for Caps {
-    fn default() -> Caps {
-        Caps {
-            uid_max_series: 500,
-            ruid_max_series: 500,
-            tty_max_series: 500,
-            ppid_top_k: 10,
-            ppid_min_children: 1,
-            pgrp_top_k: 10,
-            pgrp_min_members: 2,
-        }
-    }
-}
-
 /// What a collector sees.
 pub struct Context<'a> {
     /// The table.
     pub snapshot: &'a Snapshot,
     /// Name lookups for uids the snapshot does not name.
     pub users: &'a UserNames,
-    /// Caps and top-K.
-    pub caps: &'a Caps,
 }
 
 impl Context<'_> {
@@ -143,80 +119,139 @@ impl Context<'_> {
     }
 }
 
-/// A collector failed; the others still serve.
+/// A collector failed this scrape (its success is 0); the others still serve.
 #[derive(Debug, PartialEq, Eq)]
-pub struct CollectError(pub String);
+pub enum CollectError {
+    /// The scrape's deadline passed before the collector ran.
+    DeadlinePassed,
+    /// The snapshot it counts could not be taken.
+    NoSnapshot(String),
+    /// A kernel limit it reports could not be read (the sysctl, or /proc/sys, named).
+    LimitUnreadable(&'static str),
+}
 
 impl fmt::Display for CollectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            CollectError::DeadlinePassed => f.write_str("the scrape deadline passed before it ran"),
+            CollectError::NoSnapshot(why) => write!(f, "no snapshot to count: {why}"),
+            CollectError::LimitUnreadable(what) => write!(f, "{what} could not be read"),
+        }
     }
 }
 
-/// One collector: a name (its `--collector.NAME` flag) and the families it adds.
+impl std::error::Error for CollectError {}
+
+/// One collector: the families it adds for a snapshot.
 pub trait Collector: Send + Sync {
-    /// The flag name.
-    fn name(&self) -> &'static str;
     /// Appends this scrape's families.
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError>;
 }
 
-/// A collector's registry entry.
-#[derive(Clone, Copy, Debug)]
-pub struct Info {
-    /// `--collector.NAME`.
-    pub name: &'static str,
-    /// On unless `--no-collector.NAME`.
-    pub default_enabled: bool,
+/// A numeric setting of one collector: `--collector.NAME.FLAG`.
+#[derive(Debug)]
+pub struct Setting {
+    /// The part after `--collector.NAME.`.
+    pub flag: &'static str,
     /// One line for `--help`.
     pub help: &'static str,
+    /// The value when the flag is not given.
+    pub default: u64,
+    /// The smallest value accepted (a start-up error below it).
+    pub min: u64,
+}
+
+/// Everything about one collector, declared in its own file.
+pub struct Definition {
+    /// `--collector.NAME`, and the `collector` label of its duration and success.
+    pub name: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
+    /// On unless `--no-collector.NAME` (or `--collector.disable-defaults`).
+    pub default_enabled: bool,
+    /// Its own flags.
+    pub settings: &'static [Setting],
+    /// Builds it from its settings' values.
+    pub build: fn(&Settings) -> Box<dyn Collector>,
+}
+
+impl fmt::Debug for Definition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Definition").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Definition {
+    /// The collector with these settings, named.
+    pub fn instance(&'static self, settings: &Settings) -> Instance {
+        Instance { name: self.name, collector: (self.build)(settings) }
+    }
+
+    /// The collector with its default settings.
+    pub fn default_instance(&'static self) -> Instance {
+        self.instance(&Settings::defaults(self))
+    }
+}
+
+/// The values of one collector's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings(Vec<(&'static str, u64)>);
+
+impl Settings {
+    /// Every setting of `definition` at its default.
+    pub fn defaults(definition: &Definition) -> Settings {
+        Settings(definition.settings.iter().map(|s| (s.flag, s.default)).collect())
+    }
+
+    /// The same with `flag` set to `value` (`flag` must be one of the collector's).
+    pub fn with(mut self, flag: &str, value: u64) -> Settings {
+        let slot = self.0.iter_mut().find(|(f, _)| *f == flag);
+        slot.unwrap_or_else(|| panic!("no setting {flag}")).1 = value;
+        self
+    }
+
+    /// The value of `flag`. Factories ask only for their own flags, so a miss is a bug in
+    /// the definition, found by the first test that builds the collector.
+    pub fn get(&self, flag: &str) -> u64 {
+        self.0.iter().find(|(f, _)| *f == flag).map(|&(_, v)| v).unwrap_or_else(|| {
+            panic!("the collector reads --collector.*.{flag} without declaring it")
+        })
+    }
+
+    /// [`Settings::get`] as a count of series.
+    pub fn get_usize(&self, flag: &str) -> usize {
+        usize::try_from(self.get(flag)).unwrap_or(usize::MAX)
+    }
+}
+
+/// A built collector and its name.
+pub struct Instance {
+    /// The definition's name.
+    pub name: &'static str,
+    /// The collector.
+    pub collector: Box<dyn Collector>,
 }
 
 /// Every collector, in exposition order.
-pub const ALL: &[Info] = &[
-    Info { name: "processes", default_enabled: true, help: "processes by state (PROC_ALL_PIDS)" },
-    Info {
-        name: "uid",
-        default_enabled: true,
-        help: "processes per effective uid (PROC_UID_ONLY)",
-    },
-    Info { name: "ruid", default_enabled: true, help: "processes per real uid (PROC_RUID_ONLY)" },
-    Info {
-        name: "tty",
-        default_enabled: true,
-        help: "processes per controlling terminal (PROC_TTY_ONLY)",
-    },
-    Info {
-        name: "ppid",
-        default_enabled: true,
-        help: "children of the top-K parents, zombies per parent (PROC_PPID_ONLY)",
-    },
-    Info {
-        name: "pgrp",
-        default_enabled: false,
-        help: "members of the top-K process groups (PROC_PGRP_ONLY)",
-    },
-    Info { name: "tree", default_enabled: true, help: "deepest parent chain and largest subtree" },
-    Info {
-        name: "limits",
-        default_enabled: true,
-        help: "kern.maxproc, kern.maxprocperuid, kern.tty.ptmx_max",
-    },
+pub const ALL: &[&Definition] = &[
+    &processes::DEFINITION,
+    &uid::DEFINITION,
+    &ruid::DEFINITION,
+    &tty::DEFINITION,
+    &ppid::DEFINITION,
+    &pgrp::DEFINITION,
+    &tree::DEFINITION,
+    &limits::DEFINITION,
 ];
 
+/// The collectors on by default, with their default settings.
+pub fn default_instances() -> Vec<Instance> {
+    ALL.iter().filter(|d| d.default_enabled).map(|d| d.default_instance()).collect()
+}
+
 /// The collector called `name`.
-pub fn build(name: &str) -> Option<Box<dyn Collector>> {
-    Some(match name {
-        "processes" => Box::new(processes::Processes),
-        "uid" => Box::new(uid::Uid),
-        "ruid" => Box::new(ruid::Ruid),
-        "tty" => Box::new(tty::Tty),
-        "ppid" => Box::new(ppid::Ppid),
-        "pgrp" => Box::new(pgrp::Pgrp),
-        "tree" => Box::new(tree::Tree),
-        "limits" => Box::new(limits::Limits),
-        _ => return None,
-    })
+pub fn find(name: &str) -> Option<&'static Definition> {
+    ALL.iter().copied().find(|d| d.name == name)
 }
 
 /// Counts processes by a key, one pass.

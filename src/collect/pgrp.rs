@@ -1,19 +1,42 @@
 //! `pgrp`: members of the top-K process groups (`PROC_PGRP_ONLY`). Off by default: most
 //! groups have one member, and the interesting large ones also show up under `ppid`.
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+
+/// The `pgrp` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "pgrp",
+    help: "members of the top-K process groups (PROC_PGRP_ONLY)",
+    default_enabled: false,
+    settings: &[
+        Setting {
+            flag: "top-k",
+            help: "Process groups shown in libproc_pgrp_processes.",
+            default: 10,
+            min: 1,
+        },
+        Setting {
+            flag: "min-members",
+            help: "Process groups with fewer members are not shown.",
+            default: 2,
+            min: 0,
+        },
+    ],
+    build: |s| Box::new(Pgrp { top_k: s.get_usize("top-k"), min_members: s.get("min-members") }),
+};
 
 /// The `pgrp` collector.
-pub struct Pgrp;
+pub struct Pgrp {
+    /// `--collector.pgrp.top-k`.
+    top_k: usize,
+    /// `--collector.pgrp.min-members`.
+    min_members: u64,
+}
 
 impl Collector for Pgrp {
-    fn name(&self) -> &'static str {
-        "pgrp"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let members = super::count_by(ctx.snapshot, |p| Some(p.pgid));
-        let (kept, dropped) = super::top(members, ctx.caps.pgrp_top_k, ctx.caps.pgrp_min_members);
+        let (kept, dropped) = super::top(members, self.top_k, self.min_members);
         let mut family = Family::gauge(
             "libproc_pgrp_processes",
             "Members of each of the top-K process groups (PROC_PGRP_ONLY); leader is the group leader's command name, empty once it has exited.",

@@ -1,16 +1,39 @@
 //! `ppid`: children of the top-K parents (`PROC_PPID_ONLY`), the largest family, and
 //! unreaped zombies per parent.
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+
+/// The `ppid` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "ppid",
+    help: "children of the top-K parents, zombies per parent (PROC_PPID_ONLY)",
+    default_enabled: true,
+    settings: &[
+        Setting {
+            flag: "top-k",
+            help: "Parents shown in libproc_ppid_processes and libproc_ppid_zombies.",
+            default: 10,
+            min: 1,
+        },
+        Setting {
+            flag: "min-children",
+            help: "Parents with fewer children are not shown in libproc_ppid_processes.",
+            default: 1,
+            min: 0,
+        },
+    ],
+    build: |s| Box::new(Ppid { top_k: s.get_usize("top-k"), min_children: s.get("min-children") }),
+};
 
 /// The `ppid` collector.
-pub struct Ppid;
+pub struct Ppid {
+    /// `--collector.ppid.top-k`.
+    top_k: usize,
+    /// `--collector.ppid.min-children`.
+    min_children: u64,
+}
 
 impl Collector for Ppid {
-    fn name(&self) -> &'static str {
-        "ppid"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let snapshot = ctx.snapshot;
         // pid 0's "parent" 0 is itself, not a parent.
@@ -18,7 +41,7 @@ impl Collector for Ppid {
         let zombies = super::count_by(snapshot, |p| p.is_zombie().then_some(p.ppid));
         let max = children.values().copied().max().unwrap_or(0);
 
-        let (kept, dropped) = super::top(children, ctx.caps.ppid_top_k, ctx.caps.ppid_min_children);
+        let (kept, dropped) = super::top(children, self.top_k, self.min_children);
         let mut family = Family::gauge(
             "libproc_ppid_processes",
             "Children of each of the top-K parents (PROC_PPID_ONLY); parent is the parent's command name.",
@@ -34,7 +57,7 @@ impl Collector for Ppid {
             max as f64,
         ));
 
-        let (kept, dropped_zombies) = super::top(zombies, ctx.caps.ppid_top_k, 1);
+        let (kept, dropped_zombies) = super::top(zombies, self.top_k, 1);
         let mut family = Family::gauge(
             "libproc_ppid_zombies",
             "Unreaped zombie children of each of the top-K parents holding zombies.",

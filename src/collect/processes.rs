@@ -1,15 +1,20 @@
 //! `processes`: every process (`PROC_ALL_PIDS`) by state.
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output};
+
+/// The `processes` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "processes",
+    help: "processes by state (PROC_ALL_PIDS)",
+    default_enabled: true,
+    settings: &[],
+    build: |_| Box::new(Processes),
+};
 
 /// The `processes` collector.
 pub struct Processes;
 
 impl Collector for Processes {
-    fn name(&self) -> &'static str {
-        "processes"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let counts = super::count_by(ctx.snapshot, |p| Some(p.state));
         let mut family = Family::gauge(

@@ -1,23 +1,36 @@
 //! `ruid`: processes per real uid (`PROC_RUID_ONLY`), the count fork() checks against the
 //! per-user limit.
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+
+/// The `ruid` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "ruid",
+    help: "processes per real uid (PROC_RUID_ONLY)",
+    default_enabled: true,
+    settings: &[Setting {
+        flag: "max-series",
+        help: "Most uid series in libproc_ruid_processes (the largest are kept).",
+        default: 500,
+        min: 1,
+    }],
+    build: |s| Box::new(Ruid { max_series: s.get_usize("max-series") }),
+};
 
 /// The `ruid` collector.
-pub struct Ruid;
+pub struct Ruid {
+    /// `--collector.ruid.max-series`.
+    max_series: usize,
+}
 
 impl Collector for Ruid {
-    fn name(&self) -> &'static str {
-        "ruid"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let family = Family::gauge(
             "libproc_ruid_processes",
             "Processes per real uid (PROC_RUID_ONLY); fork() fails with EAGAIN when this reaches libproc_processes_per_user_limit.",
             &["uid", "user"],
         );
-        super::per_user(ctx, out, family, ctx.caps.ruid_max_series, |p| p.ruid);
+        super::per_user(ctx, out, family, self.max_series, |p| p.ruid);
         Ok(())
     }
 }

@@ -1,8 +1,17 @@
 //! `tree`: the longest parent chain and the largest subtree, which catch what per-parent
 //! counts miss: a chain of one child per level, and a fork bomb spread over many parents.
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output};
 use crate::table::Snapshot;
+
+/// The `tree` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "tree",
+    help: "deepest parent chain and largest subtree",
+    default_enabled: true,
+    settings: &[],
+    build: |_| Box::new(Tree),
+};
 
 /// The `tree` collector.
 pub struct Tree;
@@ -74,10 +83,6 @@ pub fn shape(snapshot: &Snapshot) -> Shape {
 }
 
 impl Collector for Tree {
-    fn name(&self) -> &'static str {
-        "tree"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let shape = shape(ctx.snapshot);
         out.families.push(Family::single(

@@ -1,15 +1,28 @@
 //! `tty`: processes per controlling terminal (`PROC_TTY_ONLY`).
 
-use super::{CollectError, Collector, Context, Family, Output};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+
+/// The `tty` collector's declaration.
+pub(super) const DEFINITION: Definition = Definition {
+    name: "tty",
+    help: "processes per controlling terminal (PROC_TTY_ONLY)",
+    default_enabled: true,
+    settings: &[Setting {
+        flag: "max-series",
+        help: "Most terminal series in libproc_tty_processes (the largest are kept).",
+        default: 500,
+        min: 1,
+    }],
+    build: |s| Box::new(Tty { max_series: s.get_usize("max-series") }),
+};
 
 /// The `tty` collector.
-pub struct Tty;
+pub struct Tty {
+    /// `--collector.tty.max-series`.
+    max_series: usize,
+}
 
 impl Collector for Tty {
-    fn name(&self) -> &'static str {
-        "tty"
-    }
-
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         // Counted per name, not per device number: Linux gives one pty two numbers (the
         // new and the legacy encoding both name pts/300), and two series with one label set
@@ -22,7 +35,7 @@ impl Collector for Tty {
             })
         });
         let in_use = counts.len();
-        let (kept, dropped) = super::top(counts, ctx.caps.tty_max_series, 1);
+        let (kept, dropped) = super::top(counts, self.max_series, 1);
         let mut family = Family::gauge(
             "libproc_tty_processes",
             "Processes per controlling terminal (PROC_TTY_ONLY); only terminals with processes.",
@@ -45,7 +58,6 @@ impl Collector for Tty {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::Caps;
     use crate::table::{Comm, Os, Process, Snapshot, State, Tty as Device};
     use crate::users::UserNames;
 
@@ -87,10 +99,10 @@ mod tests {
             users: Default::default(),
             limits: Default::default(),
         };
-        let (users, caps) = (UserNames::new(), Caps::default());
-        let ctx = Context { snapshot: &snapshot, users: &users, caps: &caps };
+        let users = UserNames::new();
+        let ctx = Context { snapshot: &snapshot, users: &users };
         let mut out = Output::default();
-        Tty.collect(&ctx, &mut out).unwrap();
+        DEFINITION.default_instance().collector.collect(&ctx, &mut out).unwrap();
         let series = &out.families[0].samples;
         assert_eq!(series.len(), 1, "{series:?}");
         assert_eq!((series[0].labels[0].as_str(), series[0].value), ("pts/300", 3.0));

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use prometheus::proto::{self, MetricType};
 
-use crate::collect::{self, Caps, Collector, Context, Family, Kind, Output};
+use crate::collect::{self, Context, Family, Instance, Kind, Output};
 use crate::log;
 use crate::table::{Snapshot, Source};
 use crate::users::UserNames;
@@ -25,26 +25,23 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Exporter {
     source: Mutex<Box<dyn Source>>,
     source_name: &'static str,
-    collectors: Vec<Box<dyn Collector>>,
-    caps: Caps,
+    collectors: Vec<Instance>,
     users: UserNames,
     exporter_metrics: bool,
     collections: AtomicU64,
 }
 
 impl Exporter {
-    /// An exporter reading `source` with the named collectors.
+    /// An exporter reading `source` with these collectors.
     pub fn new(
         source: Box<dyn Source>,
-        collectors: Vec<Box<dyn Collector>>,
-        caps: Caps,
+        collectors: Vec<Instance>,
         exporter_metrics: bool,
     ) -> Exporter {
         Exporter {
             source_name: source.name(),
             source: Mutex::new(source),
             collectors,
-            caps,
             users: UserNames::new(),
             exporter_metrics,
             collections: AtomicU64::new(0),
@@ -94,15 +91,13 @@ impl Exporter {
         );
         match &snapshot {
             Ok(snapshot) => {
-                let ctx = Context { snapshot, users: &self.users, caps: &self.caps };
-                for collector in &self.collectors {
-                    let name = collector.name().to_string();
+                let ctx = Context { snapshot, users: &self.users };
+                for Instance { name, collector } in &self.collectors {
+                    let name = name.to_string();
                     let t = Instant::now();
                     let mut out = Output::default();
                     let result = if deadline.is_some_and(|d| t >= d) {
-                        Err(collect::CollectError(
-                            "the scrape deadline passed before it ran".into(),
-                        ))
+                        Err(collect::CollectError::DeadlinePassed)
                     } else {
                         collector.collect(&ctx, &mut out)
                     };
@@ -140,8 +135,8 @@ impl Exporter {
                     "reading the process table failed",
                     &[("source", self.source_name), ("err", &e.to_string())],
                 );
-                for collector in &self.collectors {
-                    let name = collector.name().to_string();
+                for Instance { name, .. } in &self.collectors {
+                    let name = name.to_string();
                     duration.push(vec![name.clone()], 0.0);
                     success.push(vec![name], 0.0);
                 }
