@@ -235,11 +235,7 @@ pub(crate) fn count_by<K: Eq + Hash>(
 
 /// Keeps the `cap` largest counts (ties by key, so the choice is stable between scrapes) and
 /// returns them sorted by key, with how many were dropped.
-pub(crate) fn top<K: Ord>(
-    counts: HashMap<K, u64>,
-    cap: usize,
-    min: u64,
-) -> (Vec<(K, u64)>, u64) {
+pub(crate) fn top<K: Ord>(counts: HashMap<K, u64>, cap: usize, min: u64) -> (Vec<(K, u64)>, u64) {
     let mut all: Vec<(K, u64)> = counts.into_iter().filter(|&(_, n)| n >= min).collect();
     let mut dropped = 0;
     if all.len() > cap {
