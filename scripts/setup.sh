@@ -8,6 +8,7 @@
 #   llvm-nm          Debian's llvm                                 (checks the ___proc_info import)
 #   prometheus       Debian's package: promtool + a real server   (golden file, rules, e2e)
 #   shellcheck, ruby, wrk, curl, openssl, procps                  (deploy scripts, load, TLS)
+#   zizmor           from PyPI, pinned                            (lints .github/workflows)
 set -euo pipefail
 
 need_apt=()
@@ -36,4 +37,8 @@ done
 
 python3 -m ziglang version >/dev/null 2>&1 || python3 -m pip install --quiet ziglang
 have cargo-zigbuild || cargo install --quiet --locked cargo-zigbuild
+# Pinned: a new zizmor release may add audits, which should arrive as a deliberate change.
+ZIZMOR_VERSION=1.32.0
+[[ "$(zizmor --version 2>/dev/null)" == "zizmor $ZIZMOR_VERSION" ]] ||
+    python3 -m pip install --quiet "zizmor==$ZIZMOR_VERSION"
 echo "setup: all test tools present"

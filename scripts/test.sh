@@ -21,6 +21,11 @@ for target in aarch64-apple-darwin x86_64-apple-darwin; do
     cargo-zigbuild clippy --quiet --locked --all-targets --target "$target" -- -D warnings
 done
 
+# Nothing here runs the macOS workflow, so it is linted here: no zizmor finding above low
+# (tests/workflows.rs checks its runner labels against .github/runner-labels.tsv).
+step "zizmor .github/workflows"
+zizmor --offline --min-severity medium .github/workflows/
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps
 

@@ -3,6 +3,7 @@
 
 mod citations;
 mod common;
+mod crash_signal;
 mod darwin_sim;
 mod deploy;
 mod docs;
@@ -20,6 +21,7 @@ mod web_limits;
 mod web_load;
 mod web_support;
 mod web_tls;
+mod workflows;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
 mod binary_serves_real_processes;

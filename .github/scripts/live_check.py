@@ -2,6 +2,7 @@
 """Live check: libproc_exporter's counts against `ps` on the same machine, at the same moment.
 
     python3 .github/scripts/live_check.py target/release/libproc_exporter [--source libproc]
+        [--arch x86_64] [--record-to table.json --counts-to counts.json]
 
 Starts the exporter on a free loopback port, then takes `ps -A -o pid,ppid,pgid,uid,ruid,tty,stat`,
 scrapes /metrics, and takes ps again. Every count the exporter serves per effective uid, real
@@ -9,11 +10,18 @@ uid, terminal and parent (and the totals) must lie between the two ps counts, wi
 number of processes that came or went between the two ps runs (plus 2 for ps itself). A busy
 machine gets three attempts.
 
+With --record-to and --counts-to it then records the table (`libproc_exporter record`) between
+two more ps runs, checks the recorded file's own counts against ps the same way, and writes
+those counts as JSON: a Linux job replays the file and must serve exactly these counts
+(.github/scripts/replay_check.py). With --arch the binary runs under `arch -ARCH` (the
+x86_64 slice of a universal binary under Rosetta on an arm64 Mac).
+
 Runs on macOS (the CI runners, real __proc_info) and on Linux (/proc); standard library only.
 """
 
 import argparse
 import collections
+import json
 import re
 import socket
 import subprocess
@@ -43,7 +51,9 @@ def ps():
             "tty": normalise_tty(tty), "stat": stat,
         })
     if sys.platform == "darwin" and not any(r["pid"] == 0 for r in rows):
-        # ps reads sysctl KERN_PROC, which leaves out kernel_task; __proc_info lists it.
+        # The kernel lists kernel_task (pid 0), through __proc_info (docs/xnu-proc-info.md §2.5: pid 0
+        # last) as through sysctl KERN_PROC; it is ps itself that leaves it out when it
+        # walks the table (adv_cmds ps/ps.c). Add it back for the comparison.
         rows.append({"pid": 0, "ppid": 0, "pgid": 0, "uid": "0", "ruid": "0", "tty": None,
                      "stat": "R"})
     return rows
@@ -56,9 +66,8 @@ def normalise_tty(tty):
     tty = tty.rstrip("-")
     if tty.startswith("/dev/"):
         tty = tty[5:]
-    # BSD ps abbreviates ttys000 to s000 in some columns.
-    if sys.platform == "darwin" and re.fullmatch(r"s\d+", tty):
-        tty = "tty" + tty
+    # `-o tty` prints the full device name (ttys000, cu.usbserial-1410, pts/0); it is `-o tt`
+    # (tname) that abbreviates, and this script does not ask for it.
     return tty
 
 
@@ -158,6 +167,67 @@ def compare(port):
     return problems
 
 
+def file_counts(table):
+    """A recorded table's counts, in the shape of counts(): what the Mac's kernel said."""
+    names = {t["dev"]: t["name"] for t in table["ttys"]}
+    procs = table["processes"]
+    c = {
+        "uid": collections.Counter(str(p["euid"]) for p in procs),
+        "ruid": collections.Counter(str(p["ruid"]) for p in procs),
+        "tty": collections.Counter(names.get(p["tdev"], f"dev:{p['tdev']:#x}")
+                                   for p in procs if p["tdev"] is not None),
+        "ppid": collections.Counter(str(p["ppid"]) for p in procs if p["pid"] != 0),
+        "total": collections.Counter({"": len(procs)}),
+        # p_stat SZOMB (5), as the exporter reads it (docs/xnu-proc-info.md §3.5).
+        "zombie": collections.Counter({"": sum(1 for p in procs if p["status"] == 5)}),
+    }
+    c["ttys"] = collections.Counter({"": len(c["tty"])})
+    return c
+
+
+def within(before, after, got, slack, families):
+    """Problems where `got` lies outside the two ps readings widened by `slack`."""
+    problems = []
+    for family in families:
+        for key in sorted(set(before[family]) | set(after[family]) | set(got[family])):
+            lo = min(before[family][key], after[family][key]) - slack
+            hi = max(before[family][key], after[family][key]) + slack
+            if not lo <= got[family][key] <= hi:
+                problems.append(f"{family}={key!r}: got {got[family][key]}, ps "
+                                f"{before[family][key]} then {after[family][key]} (slack {slack})")
+    return problems
+
+
+def record(command, table_path, counts_path):
+    """Records the table between two ps runs, checks its counts against ps, saves both."""
+    for attempt in range(1, 4):
+        before = ps()
+        with open(table_path, "w") as out:
+            subprocess.run(command + ["record"], stdout=out, check=True)
+        after = ps()
+        with open(table_path) as f:
+            table = json.load(f)
+        churn = len({r["pid"] for r in before} ^ {r["pid"] for r in after})
+        got = file_counts(table)
+        # Every family but ppid: ps's parents include the recording process's own.
+        problems = within(counts(before), counts(after), got, churn + 2,
+                          ("uid", "ruid", "tty", "total", "zombie", "ttys"))
+        if not problems:
+            with open(counts_path, "w") as f:
+                json.dump({
+                    "table": table_path,
+                    "privileged": table["privileged"],
+                    "processes": len(table["processes"]),
+                    "counts": {k: dict(v) for k, v in got.items()},
+                }, f, indent=1, sort_keys=True)
+            print(f"recorded {len(table['processes'])} processes to {table_path} "
+                  f"(privileged: {table['privileged']}), counts in {counts_path}")
+            return
+        print(f"record attempt {attempt}:\n  " + "\n  ".join(problems))
+        time.sleep(2)
+    sys.exit("live check failed: the recorded table disagrees with ps")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -168,11 +238,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("binary")
     parser.add_argument("--source", default="auto")
+    parser.add_argument("--arch", help="run the binary under `arch -ARCH` (Rosetta)")
+    parser.add_argument("--record-to", help="then record the table to this file")
+    parser.add_argument("--counts-to", help="and write the recorded table's counts here")
     args = parser.parse_args()
+    if bool(args.record_to) != bool(args.counts_to):
+        sys.exit("--record-to and --counts-to go together")
 
+    command = ["arch", f"-{args.arch}", args.binary] if args.arch else [args.binary]
     port = free_port()
-    exporter = subprocess.Popen([
-        args.binary, f"--web.listen-address=127.0.0.1:{port}", f"--source={args.source}",
+    exporter = subprocess.Popen(command + [
+        f"--web.listen-address=127.0.0.1:{port}", f"--source={args.source}",
         "--collector.ppid.top-k=20", "--log.level=warn",
     ])
     try:
@@ -189,6 +265,8 @@ def main():
             problems = compare(port)
             if not problems:
                 print(f"live check passed (attempt {attempt})")
+                if args.record_to:
+                    record(command, args.record_to, args.counts_to)
                 return
             print(f"attempt {attempt}:\n  " + "\n  ".join(problems))
             time.sleep(2)
