@@ -6,12 +6,91 @@
 //! semantics are the same on every source: effective vs real uid, the session's controlling
 //! terminal, zombies included.
 
+use std::fmt;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{FilterArgs, ListpidsArgs};
 use crate::libproc::{self, ListFilter, Pid};
-use crate::table::{Process, Snapshot, Source};
+use crate::table::{self, Process, Snapshot, Source};
 use crate::users::UserNames;
+
+/// Why a subcommand failed. Each variant names what the user gave (the flag and its value,
+/// the output file) or the step that failed, and keeps the underlying error as its source;
+/// `main` prints it once, as one line.
+#[derive(Debug)]
+pub enum CommandError {
+    /// `--uid` / `--ruid` named a user the password database does not know.
+    NoSuchUser {
+        /// The flag.
+        flag: &'static str,
+        /// The name as given.
+        value: String,
+    },
+    /// `--ppid` / `--pgrp` is not a process id.
+    NotAPid {
+        /// The flag.
+        flag: &'static str,
+        /// The value as given.
+        value: String,
+    },
+    /// `--tty` names no terminal.
+    Tty {
+        /// The terminal as given.
+        value: String,
+        /// Why it did not resolve.
+        source: libproc::Error,
+    },
+    /// The `__proc_info` listing failed (its error names the call and the list type).
+    List(libproc::Error),
+    /// Reading the process table failed (its error names the source and the step).
+    Snapshot(table::Error),
+    /// `record --output FILE` could not be created.
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing the result failed (a closed pipe, a full disk).
+    Write {
+        /// Where it went: `standard output` or the file.
+        to: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::NoSuchUser { flag, value } => write!(f, "{flag} {value:?}: no such user"),
+            CommandError::NotAPid { flag, value } => {
+                write!(f, "{flag} {value:?}: must be a process id (a whole number, 0 or more)")
+            }
+            CommandError::Tty { value, source } => write!(f, "--tty {value:?}: {source}"),
+            CommandError::List(e) => e.fmt(f),
+            CommandError::Snapshot(e) => e.fmt(f),
+            CommandError::Create { path, source } => {
+                write!(f, "--output {}: {source}", path.display())
+            }
+            CommandError::Write { to, source } => write!(f, "writing to {to}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CommandError::NoSuchUser { .. } | CommandError::NotAPid { .. } => None,
+            CommandError::Tty { source, .. } | CommandError::List(source) => Some(source),
+            CommandError::Snapshot(e) => Some(e),
+            CommandError::Create { source, .. } | CommandError::Write { source, .. } => {
+                Some(source)
+            }
+        }
+    }
+}
 
 /// A `listpids` filter, resolved and validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,23 +101,25 @@ pub struct Filter {
     pub tty_name: Option<String>,
 }
 
-fn parse_user(flag: &str, value: &str, source: &dyn Source) -> Result<u32, String> {
+fn parse_user(flag: &'static str, value: &str, source: &dyn Source) -> Result<u32, CommandError> {
     if let Ok(uid) = value.parse::<u32>() {
         return Ok(uid);
     }
-    source.user_id(value).ok_or_else(|| format!("{flag} {value:?}: no such user"))
+    source.user_id(value).ok_or_else(|| CommandError::NoSuchUser { flag, value: value.into() })
 }
 
-fn parse_pid(flag: &str, value: &str) -> Result<Pid, String> {
-    value.parse::<Pid>().ok().filter(|&pid| pid >= 0).ok_or_else(|| {
-        format!("{flag} {value:?}: must be a process id (a whole number, 0 or more)")
-    })
+fn parse_pid(flag: &'static str, value: &str) -> Result<Pid, CommandError> {
+    value
+        .parse::<Pid>()
+        .ok()
+        .filter(|&pid| pid >= 0)
+        .ok_or_else(|| CommandError::NotAPid { flag, value: value.into() })
 }
 
 impl Filter {
     /// Resolves the flags: user names through the password database, terminals through the
     /// source (/dev, or a replayed file's list).
-    pub fn from_args(args: &FilterArgs, source: &dyn Source) -> Result<Filter, String> {
+    pub fn from_args(args: &FilterArgs, source: &dyn Source) -> Result<Filter, CommandError> {
         let mut tty_name = None;
         let filter = if let Some(u) = &args.uid {
             ListFilter::Uid(parse_user("--uid", u, source)?)
@@ -49,7 +130,9 @@ impl Filter {
         } else if let Some(p) = &args.pgrp {
             ListFilter::Pgrp(parse_pid("--pgrp", p)?)
         } else if let Some(t) = &args.tty {
-            let dev = source.resolve_tty(t).map_err(|e| format!("--tty {t:?}: {e}"))?;
+            let dev = source
+                .resolve_tty(t)
+                .map_err(|source| CommandError::Tty { value: t.clone(), source })?;
             tty_name = Some(t.trim_start_matches("/dev/").to_string());
             ListFilter::Tty(dev)
         } else {
@@ -77,20 +160,17 @@ pub fn listpids(
     source: &mut dyn Source,
     args: &ListpidsArgs,
     out: &mut dyn Write,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let filter = Filter::from_args(&args.filter, source)?;
     let pids = match source.kernel() {
         Some(kernel) => listpids_kernel(kernel, filter.filter)?,
         None => {
-            let snapshot = source.snapshot().map_err(|e| e.to_string())?;
+            let snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
             let mut pids: Vec<Pid> =
                 snapshot.processes.iter().filter(|p| filter.matches(p)).map(|p| p.pid).collect();
             pids.sort_unstable();
             pids
         }
-    };
-    let write = |out: &mut dyn Write, text: String| {
-        out.write_all(text.as_bytes()).map_err(|e| e.to_string())
     };
     if !args.long {
         let mut text = String::with_capacity(pids.len() * 7);
@@ -98,10 +178,16 @@ pub fn listpids(
             text.push_str(&pid.to_string());
             text.push('\n');
         }
-        return write(out, text);
+        return write(out, &text, "standard output");
     }
-    let snapshot = source.snapshot().map_err(|e| e.to_string())?;
-    write(out, table(&snapshot, &pids))
+    let snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
+    write(out, &table(&snapshot, &pids), "standard output")
+}
+
+fn write(out: &mut dyn Write, text: &str, to: &str) -> Result<(), CommandError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|source| CommandError::Write { to: to.to_string(), source })
 }
 
 /// Lists with a libproc kernel directly: the `PROC_*` call itself. This is what `listpids`
@@ -109,8 +195,8 @@ pub fn listpids(
 pub fn listpids_kernel(
     kernel: &dyn libproc::Kernel,
     filter: ListFilter,
-) -> Result<Vec<Pid>, String> {
-    let mut pids = libproc::list_pids(kernel, filter).map_err(|e| e.to_string())?;
+) -> Result<Vec<Pid>, CommandError> {
+    let mut pids = libproc::list_pids(kernel, filter).map_err(CommandError::List)?;
     pids.sort_unstable();
     Ok(pids)
 }
@@ -142,9 +228,17 @@ pub fn table(snapshot: &Snapshot, pids: &[Pid]) -> String {
     text
 }
 
-/// Runs `record`: the current table as a snapshot file.
-pub fn record(source: &mut dyn Source, out: &mut dyn Write) -> Result<(), String> {
-    let snapshot = source.snapshot().map_err(|e| e.to_string())?;
+/// Runs `record`: the current table as a snapshot file, written to `output` (created or
+/// truncated) or to standard output.
+pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
+    let snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
     let text = crate::table::record::to_json(&snapshot, &UserNames::new());
-    out.write_all(text.as_bytes()).map_err(|e| e.to_string())
+    match output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .map_err(|source| CommandError::Create { path: path.to_path_buf(), source })?;
+            write(&mut file, &text, &path.display().to_string())
+        }
+        None => write(&mut std::io::stdout().lock(), &text, "standard output"),
+    }
 }

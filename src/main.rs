@@ -54,13 +54,7 @@ fn main() -> ExitCode {
             };
         }
         Some(Subcommands::Record(args)) => {
-            let result = match &args.output {
-                Some(path) => std::fs::File::create(path)
-                    .map_err(|e| format!("--output {}: {e}", path.display()))
-                    .and_then(|mut file| commands::record(source.as_mut(), &mut file)),
-                None => commands::record(source.as_mut(), &mut std::io::stdout().lock()),
-            };
-            return match result {
+            return match commands::record(source.as_mut(), args.output.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(1, e),
             };

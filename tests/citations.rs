@@ -89,6 +89,18 @@ fn path_words(line: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The local targets of Markdown links in a line: `[text](BENCHMARKS.md#goals)` gives
+/// `BENCHMARKS.md`; web addresses and same-page anchors are left out.
+fn link_targets(line: &str) -> Vec<&str> {
+    line.match_indices("](")
+        .filter_map(|(at, _)| line[at + 2..].split(')').next())
+        .map(|target| target.split('#').next().unwrap_or(""))
+        .filter(|target| {
+            !target.is_empty() && !target.contains("://") && !target.starts_with("mailto:")
+        })
+        .collect()
+}
+
 /// Whether `word` cites a path of this repository: after any `../` and `./`, it starts with a
 /// top-level directory and a slash.
 fn repo_path(word: &str) -> Option<&str> {
@@ -145,6 +157,17 @@ fn every_section_and_path_cited_resolves_inside_the_repository() {
                     ));
                 }
             }
+            if rel.ends_with(".md") {
+                for target in link_targets(line) {
+                    cited += 1;
+                    if !resolves(&root, &file, target) {
+                        wrong.push(format!(
+                            "{at}: the link to `{target}` leads to no file of the repository; \
+                             fix the link, or add the file"
+                        ));
+                    }
+                }
+            }
             for word in path_words(line) {
                 if OUTSIDE.iter().any(|outside| word.contains(outside)) {
                     wrong.push(format!(
@@ -184,4 +207,6 @@ fn the_citation_scanner_reads_sections_and_paths() {
     assert_eq!(repo_path("../benches/common/x.rs"), Some("../benches/common/x.rs"));
     assert_eq!(repo_path("bsd/kern/proc_info.c"), None);
     assert_eq!(repo_path("src/"), None);
+    let links = link_targets("[b](BENCHMARKS.md#goals), [x](https://e.org/a.md), [y](#here)");
+    assert_eq!(links, ["BENCHMARKS.md"]);
 }
