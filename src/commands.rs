@@ -232,7 +232,7 @@ pub fn table(snapshot: &Snapshot, pids: &[Pid]) -> String {
 /// truncated) or to standard output.
 pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
     let snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
-    let text = crate::table::record::to_json(&snapshot, &UserNames::new());
+    let text = crate::table::snapshot_file::to_json(&snapshot, &UserNames::new());
     match output {
         Some(path) => {
             let mut file = std::fs::File::create(path)

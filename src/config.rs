@@ -195,7 +195,7 @@ impl Config {
                 )
             })?;
         let web = match &cli.web_config_file {
-            Some(path) => web_config::load(path).map_err(|e| {
+            Some(path) => crate::server::load_web_config(path).map_err(|e| {
                 ConfigError::new("--web.config.file", path.display(), e.to_string())
             })?,
             None => web_config::WebConfig::default(),

@@ -10,7 +10,7 @@
 //!   `#[repr(C)]` pid-info structures; `sys` is the real call (macOS only), [`libproc::sim`]
 //!   the simulated xnu every test runs against.
 //! - [`table`]: one [`Snapshot`](table::Snapshot) of the process table per scrape, from
-//!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a recorded file through
+//!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a `snapshot_file` through
 //!   the simulated kernel); [`table::open`] is the one place the OS is chosen.
 //! - [`host`]: what is asked of the OS outside the binding: terminal devices in `/dev`
 //!   and their names, the effective uid.

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use libproc_exporter::table::replay;
+use libproc_exporter::table::snapshot_file;
 use serde_json::{Value, json};
 
 use crate::common::{exporter_bin, fixture};
@@ -117,8 +117,8 @@ fn base() -> Value {
     })
 }
 
-fn parse(doc: &Value) -> Result<replay::SnapshotFile, String> {
-    replay::parse(&doc.to_string())
+fn parse(doc: &Value) -> Result<snapshot_file::SnapshotFile, String> {
+    snapshot_file::parse(&doc.to_string()).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -264,7 +264,7 @@ fn malformed_files_are_refused_naming_the_field_and_process() {
         assert!(err.contains(want), "{what}: expected {want:?}\n  got {err:?}");
     }
     // Not JSON at all: serde's position.
-    let err = replay::parse("{\"format\": ").map(|_| ()).unwrap_err();
+    let err = snapshot_file::parse("{\"format\": ").map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("line 1 column"), "{err}");
 }
 

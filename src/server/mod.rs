@@ -49,7 +49,7 @@ pub mod auth;
 pub mod tls;
 pub mod web_config;
 
-use web_config::WebConfig;
+use web_config::{WebConfig, WebConfigError};
 
 /// The content type of the Prometheus text format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -109,6 +109,35 @@ struct Shared {
     auth: Option<auth::Authenticator>,
 }
 
+/// Reads the web config at `path`, validates it, and loads its certificates and keys once,
+/// so a bad file or a key that does not match its certificate fails at start-up, not at the
+/// first handshake. (Here rather than in `web_config`, which `tls` builds on: the arrow
+/// between them points one way.)
+pub fn load_web_config(path: &std::path::Path) -> Result<web_config::WebConfig, WebConfigError> {
+    let config = web_config::read(path)?;
+    if let Some(settings) = &config.tls {
+        tls::build(settings)?;
+    }
+    Ok(config)
+}
+
+/// Why [`run`] stopped with an error.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The TLS files, valid at start-up, could no longer be loaded.
+    Tls(WebConfigError),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Tls(e) => write!(f, "--web.config.file: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
 /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests
 /// `shutdown_grace` to finish, and returns. Fails before serving when the TLS files
 /// (validated at start-up) can no longer be loaded.
@@ -117,14 +146,11 @@ pub async fn run(
     exporter: Arc<Exporter>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let tls =
-        match &config.web.tls {
-            Some(settings) => Some(tls::Reloader::new(settings.clone()).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
-            })?),
-            None => None,
-        };
+) -> Result<(), ServeError> {
+    let tls = match &config.web.tls {
+        Some(settings) => Some(tls::Reloader::new(settings.clone()).map_err(ServeError::Tls)?),
+        None => None,
+    };
     let auth = config.web.users.as_ref().map(|users| auth::Authenticator::new(users.iter()));
     let shared = Arc::new(Shared {
         in_flight: (config.max_requests > 0).then(|| Arc::new(Semaphore::new(config.max_requests))),

@@ -64,8 +64,7 @@ fn provider(settings: &TlsSettings) -> CryptoProvider {
 /// name the key whose file is at fault.
 pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError> {
     let key = |k: &str| format!("tls_server_config.{k}");
-    let certs =
-        read_certs(&settings.cert_file).map_err(|e| WebConfigError::new(key("cert_file"), e))?;
+    let certs = read_certs(&settings.cert_file, key("cert_file"))?;
     let private_key = PrivateKeyDer::from_pem_file(&settings.key_file).map_err(|e| {
         WebConfigError::new(
             key("key_file"),
@@ -88,9 +87,7 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
         (mode, Some(ca_file)) => {
             let mut roots = RootCertStore::empty();
-            for cert in
-                read_certs(ca_file).map_err(|e| WebConfigError::new(key("client_ca_file"), e))?
-            {
+            for cert in read_certs(ca_file, key("client_ca_file"))? {
                 roots.add(cert).map_err(|e| {
                     WebConfigError::new(
                         key("client_ca_file"),
@@ -131,12 +128,14 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
     Ok(Arc::new(config))
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates in the PEM file `path`, named by the web config key `key` on error.
+fn read_certs(path: &Path, key: String) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| WebConfigError::new(&key, format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in the file", path.display()));
+        let reason = format!("{}: no PEM certificate in the file", path.display());
+        return Err(WebConfigError::new(key, reason));
     }
     Ok(certs)
 }
@@ -216,9 +215,10 @@ impl ClientCertVerifier for SanVerifier {
     }
 }
 
-/// What identifies a file's content without reading it: device, inode, size, mtime (s, ns),
-/// ctime (ns); `None` for a file that cannot be `stat`ed.
-type FileStamp = Option<(u64, u64, i64, i64, i64, i64)>;
+/// What identifies a file's content without reading it: device, inode, size, mtime and ctime
+/// (seconds and nanoseconds each: two changes a whole number of seconds apart differ in the
+/// seconds only); `None` for a file that cannot be `stat`ed.
+type FileStamp = Option<(u64, u64, i64, (i64, i64), (i64, i64))>;
 
 /// The stamps of the certificate, key and client-CA files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,9 +239,8 @@ impl Stamp {
                             m.dev(),
                             m.ino(),
                             m.size() as i64,
-                            m.mtime(),
-                            m.mtime_nsec(),
-                            m.ctime_nsec(),
+                            (m.mtime(), m.mtime_nsec()),
+                            (m.ctime(), m.ctime_nsec()),
                         )
                     })
                 })

@@ -12,8 +12,9 @@
 //!   `client_allowed_sans` needs a verifying mode;
 //! - `min_version` above `max_version`, and a user name containing `:`, are refused.
 //!
-//! [`parse`] touches no file (the fuzz target drives it); [`load`] reads the file, resolves
-//! paths relative to it, and loads the certificates and key once to prove they work.
+//! [`parse`] touches no file (the fuzz target drives it); [`read`] reads the file and resolves
+//! paths relative to it; [`super::load_web_config`] then loads the certificates and key once
+//! to prove they work (there, not here: `tls` builds on this module, not the other way).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,8 +23,6 @@ use std::path::{Path, PathBuf};
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::CipherSuite;
 use serde::Deserialize;
-
-use super::tls;
 
 /// A web config that cannot be used: the key (a dotted path, empty for the file as a whole)
 /// and what is wrong with it.
@@ -99,7 +98,7 @@ pub struct WebConfig {
     pub warnings: Vec<String>,
 }
 
-/// `tls_server_config`, validated; the files are read by [`tls::build`].
+/// `tls_server_config`, validated; the files are read by `server::tls::build`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSettings {
     /// `cert_file`, resolved against the config file's folder.
@@ -194,17 +193,12 @@ const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
     ("Content-Security-Policy", &[]),
 ];
 
-/// Reads `path`, validates it, and loads its certificates and keys once (so a bad file or a
-/// key that does not match its certificate fails at start-up, not at the first handshake).
-pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+/// Reads `path` and validates it; relative paths in it are resolved against its folder. The
+/// certificate and key files it names are read by [`super::load_web_config`].
+pub fn read(path: &Path) -> Result<WebConfig, WebConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| WebConfigError::new("", format!("cannot read the file: {e}")))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let config = parse(&text, base)?;
-    if let Some(settings) = &config.tls {
-        tls::build(settings)?;
-    }
-    Ok(config)
+    parse(&text, path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Parses and validates a web config's text; relative paths are resolved against `base`.
@@ -221,7 +215,7 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, WebConfigError> {
                     "a user name cannot contain ':' (basic auth splits user and password at the first colon)",
                 ));
             }
-            super::auth::check_hash(hash).map_err(|reason| WebConfigError::new(key, reason))?;
+            super::auth::check_hash(hash).map_err(|e| WebConfigError::new(key, e.to_string()))?;
         }
         config.users = Some(users);
     }

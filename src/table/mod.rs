@@ -17,8 +17,8 @@ pub use crate::host::terminals::Tty;
 
 pub mod darwin;
 pub mod procfs;
-pub mod record;
 pub mod replay;
+pub mod snapshot_file;
 
 /// Which kernel a snapshot describes; it decides the set of states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
