@@ -977,8 +977,7 @@ fn with_stub_dscl(db: &Path, snippet: &str) -> (bool, String, String) {
     Command::new("chmod").arg("755").arg(stub.join("dscl")).status().unwrap();
     let _ = std::fs::remove_file(db.join("calls"));
     let script = format!(
-        "set -euo pipefail\ndie() {{ echo \"die: $*\" >&2; exit 1; }}\nrun() {{ \"$@\"; }}\n\
-         . {lib}\n{snippet}\n",
+        "set -euo pipefail\n. {lib}\n{snippet}\n",
         lib = path("deploy/launchd/lib.sh").display()
     );
     let out = Command::new("bash")
@@ -1025,5 +1024,5 @@ fn launchd_service_account_gets_an_id_clear_of_apples_and_nixs_and_keeps_it() {
     std::fs::write(db.join("Users"), macos15_accounts() + &full).unwrap();
     let (ok, out, _) = with_stub_dscl(db, "free_system_id _libproc_exporter");
     assert!(!ok);
-    assert!(out.contains("die: no free id from 499 down to 350 for _libproc_exporter"), "{out}");
+    assert!(out.contains(": no free id from 499 down to 350 for _libproc_exporter"), "{out}");
 }

@@ -22,20 +22,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
 binary=""
 plist_src="$here/io.github.libproc-exporter.plist"
 create_user=0
 as_root=0
 root=""
-
-die() {
-    echo "install.sh: $*" >&2
-    exit 1
-}
-
-usage() {
-    sed -n '2,/^# Written/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^Written/d'
-}
 
 while (($#)); do
     case "$1" in
@@ -54,9 +47,6 @@ done
 
 # ---------------------------------------------------------------- read the plist
 [[ -f "$plist_src" ]] || die "no plist at $plist_src"
-
-# shellcheck source=SCRIPTDIR/lib.sh
-. "$here/lib.sh"
 
 label=$(plist_string Label)
 service_user=$(plist_string UserName)
@@ -105,10 +95,6 @@ fi
 [[ -n "$binary" ]] || die "no binary found: pass --binary PATH (cargo build --release makes target/release/libproc_exporter)"
 [[ -f "$binary" && -x "$binary" ]] || die "$binary is not an executable file"
 
-run() {
-    echo "+ $*"
-    "$@"
-}
 
 # ---------------------------------------------------------------- the service user
 if [[ -n "$service_user" ]]; then

@@ -5,8 +5,25 @@
 # Shared by install.sh and uninstall.sh (sourced, not run): reading the plist, and the
 # service account in the local directory.
 #
-# The caller sets plist_src (the plist to read) and defines die() and run().
+# Sourced first thing; the plist readers read the caller's plist_src.
 # Written for the /bin/bash 3.2 that ships with macOS.
+
+# The message, after the script's name, on stderr; then exit 1.
+die() {
+    echo "$(basename "$0"): $*" >&2
+    exit 1
+}
+
+# The script's header comment, as --help.
+usage() {
+    sed -n '2,/^# Written/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^Written/d'
+}
+
+# Runs a command that changes the system, showing it first.
+run() {
+    echo "+ $*"
+    "$@"
+}
 
 # The <string> following <key>$1</key> at the top level of the plist.
 plist_string() {

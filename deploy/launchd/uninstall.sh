@@ -17,19 +17,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
 plist_src="$here/io.github.libproc-exporter.plist"
 remove_logs=0
 remove_user=0
 root=""
-
-die() {
-    echo "uninstall.sh: $*" >&2
-    exit 1
-}
-
-usage() {
-    sed -n '2,/^# Written/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^Written/d'
-}
 
 while (($#)); do
     case "$1" in
@@ -45,9 +38,6 @@ while (($#)); do
 done
 
 [[ -f "$plist_src" ]] || die "no plist at $plist_src"
-
-# shellcheck source=SCRIPTDIR/lib.sh
-. "$here/lib.sh"
 
 label=$(plist_string Label)
 service_user=$(plist_string UserName)
@@ -68,10 +58,6 @@ else
     root=$(cd "$root" && pwd)
 fi
 
-run() {
-    echo "+ $*"
-    "$@"
-}
 
 if ((live)); then
     if launchctl print "system/$label" >/dev/null 2>&1; then
