@@ -14,7 +14,6 @@
 //! cost the exporter.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -22,9 +21,8 @@ use std::time::Instant;
 use libproc_exporter::collect;
 use libproc_exporter::libproc::sim::SimKernel;
 use libproc_exporter::libproc::{Errno, Kernel};
-use libproc_exporter::limits::Limits;
 use libproc_exporter::metrics::Exporter;
-use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
+use libproc_exporter::table::darwin::DarwinSource;
 use libproc_exporter::table::procfs::ProcfsSource;
 
 #[path = "common/sim_table.rs"]
@@ -126,14 +124,7 @@ struct Row {
 fn source(n: usize, t: usize, euid: u32) -> (DarwinSource<Uncounted>, Arc<SimKernel>) {
     let (table, ttys) = sim_table::table(n, t);
     let kernel = Arc::new(SimKernel::new(table, euid));
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
-    let source = DarwinSource::new(
-        Uncounted(kernel.clone()),
-        TtyDevices::Fixed(ttys),
-        Some(limits),
-        BTreeMap::new(),
-        euid,
-    );
+    let source = sim_table::source(Uncounted(kernel.clone()), ttys, euid);
     (source, kernel)
 }
 
@@ -251,13 +242,7 @@ fn laptop_sweep() -> bool {
             let (table, ttys) = sim_table::laptop(n, k);
             let t = ttys.len();
             let kernel = Arc::new(SimKernel::new(table, USER));
-            let mut source = DarwinSource::new(
-                Uncounted(kernel.clone()),
-                TtyDevices::Fixed(ttys),
-                Some(Limits::default()),
-                BTreeMap::new(),
-                USER,
-            );
+            let mut source = sim_table::source(Uncounted(kernel.clone()), ttys, USER);
             source.read().expect("warm-up snapshot");
             let before = kernel.calls();
             source.read().expect("snapshot");

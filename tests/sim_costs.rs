@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use libproc_exporter::libproc::sim::{SimKernel, SimTable};
-use libproc_exporter::limits::Limits;
 use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 use libproc_exporter::table::{Snapshot, Tty};
 
@@ -29,13 +28,7 @@ const USER: u32 = 501;
 fn calls_per_snapshot(n: usize, t: usize, caller_euid: u32) -> ([u64; 2], Snapshot) {
     let (table, ttys) = sim_table::table(n, t);
     let kernel = Arc::new(SimKernel::new(table, caller_euid));
-    let mut source = DarwinSource::new(
-        kernel.clone(),
-        TtyDevices::Fixed(ttys),
-        Some(Limits::default()),
-        BTreeMap::new(),
-        caller_euid,
-    );
+    let mut source = sim_table::source(kernel.clone(), ttys, caller_euid);
     let mut calls = [0; 2];
     let mut snapshot = None;
     for count in &mut calls {
@@ -78,13 +71,7 @@ fn privileged_snapshot_makes_at_most_n_plus_3_calls() {
 /// given, as a scan might list them): its calls, and the snapshot.
 fn warm_calls(table: SimTable, ttys: Vec<Tty>) -> (u64, Snapshot) {
     let kernel = Arc::new(SimKernel::new(table, USER));
-    let mut source = DarwinSource::new(
-        kernel.clone(),
-        TtyDevices::Fixed(ttys),
-        Some(Limits::default()),
-        BTreeMap::new(),
-        USER,
-    );
+    let mut source = sim_table::source(kernel.clone(), ttys, USER);
     source.read().expect("warm-up snapshot");
     let before = kernel.calls();
     let snapshot = source.read().expect("snapshot");

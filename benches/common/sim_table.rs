@@ -10,9 +10,13 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+
 use libproc_exporter::libproc::sim::{self, SimProc, SimTable};
-use libproc_exporter::libproc::{Pid, SZOMB};
+use libproc_exporter::libproc::{Kernel, Pid, SZOMB};
+use libproc_exporter::limits::Limits;
 use libproc_exporter::table::Tty;
+use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 
 /// Parents holding the children.
 const PARENTS: usize = 10;
@@ -26,6 +30,13 @@ const FIRST_CHILD: Pid = 1000;
 /// major above 24 bits of minor).
 pub fn tty(i: usize) -> Tty {
     Tty { dev: (16 << 24) | i as u32, name: format!("ttys{i:03}") }
+}
+
+/// The darwin reader over `kernel`, with the terminal devices `ttys` and a Mac's limits, as
+/// the user `euid` reads it.
+pub fn source<K: Kernel>(kernel: K, ttys: Vec<Tty>, euid: u32) -> DarwinSource<K> {
+    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
+    DarwinSource::new(kernel, TtyDevices::Fixed(ttys), Some(limits), BTreeMap::new(), euid)
 }
 
 /// A table of exactly `n` processes and the `t` terminal devices `ttys000`.. a scan of /dev
