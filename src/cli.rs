@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, Parser, Subcommand};
 
 use crate::collect;
+use crate::log;
+use crate::table::SourceKind;
 
 /// libproc_exporter: Prometheus metrics of the process table (macOS `__proc_info`, Linux /proc).
 #[derive(Debug, Parser)]
@@ -41,9 +43,9 @@ pub struct Cli {
     #[command(flatten)]
     pub collectors: CollectorFlags,
 
-    /// Where the process table comes from: auto, libproc, procfs or replay.
-    #[arg(long = "source", value_name = "SOURCE", default_value = "auto", global = true)]
-    pub source: String,
+    /// Where the process table comes from.
+    #[arg(long = "source", value_name = "SOURCE", value_enum, default_value_t = SourceKind::Auto, global = true)]
+    pub source: SourceKind,
 
     /// Snapshot file served by --source=replay.
     #[arg(long = "source.replay-file", value_name = "FILE", global = true)]
@@ -53,13 +55,13 @@ pub struct Cli {
     #[arg(long = "path.procfs", value_name = "PATH", default_value = "/proc", global = true)]
     pub procfs: PathBuf,
 
-    /// Log level: debug, info, warn, error.
-    #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", global = true)]
-    pub log_level: String,
+    /// Log level.
+    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value_t = log::Level::Info, global = true)]
+    pub log_level: log::Level,
 
-    /// Log format: logfmt or json.
-    #[arg(long = "log.format", value_name = "FORMAT", default_value = "logfmt", global = true)]
-    pub log_format: String,
+    /// Log format.
+    #[arg(long = "log.format", value_name = "FORMAT", value_enum, default_value_t = log::Format::Logfmt, global = true)]
+    pub log_format: log::Format,
 
     /// Validate flags and files, print "configuration ok" and exit without serving.
     #[arg(long = "check-config")]

@@ -129,12 +129,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 impl Config {
     /// Checks every value of `cli`.
     pub fn from_cli(cli: &Cli) -> Result<Config, ConfigError> {
-        let log_level = log::Level::parse(&cli.log_level).ok_or_else(|| {
-            ConfigError::new("--log.level", &cli.log_level, "expected debug, info, warn or error")
-        })?;
-        let log_format = log::Format::parse(&cli.log_format).ok_or_else(|| {
-            ConfigError::new("--log.format", &cli.log_format, "expected logfmt or json")
-        })?;
+        let (log_level, log_format, kind) = (cli.log_level, cli.log_format, cli.source);
         let listen = cli
             .listen_address
             .iter()
@@ -148,16 +143,9 @@ impl Config {
                 "must be a path starting with / other than / itself (the landing page), without ? # or spaces",
             ));
         }
-        let kind = SourceKind::parse(&cli.source).ok_or_else(|| {
-            ConfigError::new("--source", &cli.source, "expected auto, libproc, procfs or replay")
-        })?;
         match (kind, &cli.replay_file) {
             (SourceKind::Replay, None) => {
-                return Err(ConfigError::new(
-                    "--source",
-                    &cli.source,
-                    "needs --source.replay-file",
-                ));
+                return Err(ConfigError::new("--source", "replay", "needs --source.replay-file"));
             }
             (SourceKind::Replay, Some(_)) | (_, None) => {}
             (_, Some(file)) => {
@@ -309,14 +297,21 @@ mod tests {
         assert_eq!(e.flag, "--web.listen-address");
         let e = config(&["--web.listen-address", ":99999"]).unwrap_err();
         assert!(e.reason.contains("port"), "{e}");
-        let e = config(&["--source", "kvm"]).unwrap_err();
-        assert_eq!(e.flag, "--source");
         let e = config(&["--source", "replay"]).unwrap_err();
         assert!(e.reason.contains("--source.replay-file"), "{e}");
         let e = config(&["--web.telemetry-path", "metrics"]).unwrap_err();
         assert_eq!(e.flag, "--web.telemetry-path");
-        let e = config(&["--log.level", "loud"]).unwrap_err();
-        assert_eq!(e.flag, "--log.level");
+    }
+
+    #[test]
+    fn value_lists_are_refused_by_the_parser_with_the_choices() {
+        for (flag, value) in [("--source", "kvm"), ("--log.level", "loud"), ("--log.format", "xml")]
+        {
+            let e = Cli::try_parse_from(["libproc_exporter", flag, value]).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains(flag) && text.contains(value), "{text}");
+            assert!(text.contains("[possible values:"), "{text}");
+        }
     }
 
     #[test]

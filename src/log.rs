@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Severity, least to most.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Severity, least to most (`--log.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Level {
     /// Details for debugging.
     Debug = 0,
@@ -18,24 +18,13 @@ pub enum Level {
 }
 
 impl Level {
-    /// Parses `--log.level`.
-    pub fn parse(s: &str) -> Option<Level> {
-        Some(match s {
-            "debug" => Level::Debug,
-            "info" => Level::Info,
-            "warn" => Level::Warn,
-            "error" => Level::Error,
-            _ => return None,
-        })
-    }
-
     fn as_str(self) -> &'static str {
         ["debug", "info", "warn", "error"][self as usize]
     }
 }
 
 /// `--log.format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// `key=value` pairs.
     Logfmt,
@@ -43,16 +32,7 @@ pub enum Format {
     Json,
 }
 
-impl Format {
-    /// Parses `--log.format`.
-    pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "logfmt" => Some(Format::Logfmt),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
-    }
-}
+impl Format {}
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static FORMAT: AtomicU8 = AtomicU8::new(0);

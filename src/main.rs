@@ -26,10 +26,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // clap's first line names the flag and what is wrong; its usage block follows.
+            // clap's first line names the flag and what is wrong; a value list follows on its
+            // own line, then the usage block. One line: the first, with the list.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            return fail(2, first.trim_start_matches("error: "));
+            let choices = text.lines().map(str::trim).find(|l| l.starts_with("[possible values:"));
+            let line = match choices {
+                Some(choices) => format!("{} {choices}", first.trim_start_matches("error: ")),
+                None => first.trim_start_matches("error: ").to_string(),
+            };
+            return fail(2, line);
         }
     };
     let config = match Config::from_cli(&cli) {

@@ -351,7 +351,7 @@ pub trait Source: Send {
 }
 
 /// Which source `--source` asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceKind {
     /// libproc on macOS, procfs on Linux.
     Auto,
@@ -363,18 +363,7 @@ pub enum SourceKind {
     Replay,
 }
 
-impl SourceKind {
-    /// Parses the `--source` value.
-    pub fn parse(s: &str) -> Option<SourceKind> {
-        Some(match s {
-            "auto" => SourceKind::Auto,
-            "libproc" => SourceKind::Libproc,
-            "procfs" => SourceKind::Procfs,
-            "replay" => SourceKind::Replay,
-            _ => return None,
-        })
-    }
-}
+impl SourceKind {}
 
 /// Everything needed to open a source.
 #[derive(Clone, Debug)]
