@@ -102,7 +102,7 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
     };
     let exporter =
         Arc::new(Exporter::new(source, config.build_collectors(), config.exporter_metrics));
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let mut tokio_listeners = Vec::new();
         let mut addresses = Vec::new();
         for listener in listeners {
@@ -138,7 +138,11 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
             }
             Err(e) => fail(1, e),
         }
-    })
+    });
+    // Not a plain drop, which would wait for every blocking task: a table read stuck in a
+    // hung /proc must not keep the process alive after "stopped".
+    runtime.shutdown_background();
+    code
 }
 
 /// Completes on SIGTERM (what launchd and systemd send) or SIGINT.

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::{exporter_bin, repo_root, require_tool};
+use crate::common::{TempDir, exporter_bin, repo_root, require_tool};
 
 const RULES: &str = "deploy/prometheus/libproc_exporter.rules.yml";
 const ALERTS: &str = "deploy/prometheus/libproc_exporter.alerts.yml";
@@ -94,26 +94,6 @@ fn str_array(v: &Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().expect("a string").to_string())
         .collect()
-}
-
-/// A fresh, empty scratch directory (removed on drop).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("libproc_{tag}_{}_{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Every rule of a rule file: (record or alert name, whether it is an alert, the rule object).

@@ -57,6 +57,25 @@ fn serve(exporter: Arc<Exporter>, config: ServerConfig) -> SocketAddr {
     rx.recv().unwrap()
 }
 
+/// GET /metrics announcing a scrape timeout, as Prometheus does.
+fn scrape_with_timeout(addr: SocketAddr, seconds: &str) -> crate::common::Response {
+    crate::common::http_request(
+        addr,
+        &format!(
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nX-Prometheus-Scrape-Timeout-Seconds: {seconds}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .unwrap()
+}
+
+/// The `libproc_scrape_collector_success` values of a scrape.
+fn successes(body: &str) -> Vec<f64> {
+    body.lines()
+        .filter(|l| l.starts_with("libproc_scrape_collector_success{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
 fn slow_exporter(delay: Duration) -> (Arc<Exporter>, Arc<AtomicUsize>) {
     let inner = table::replay::open(&fixture("snapshots/mac.json")).unwrap();
     let overlapped = Arc::new(AtomicUsize::new(0));
@@ -140,4 +159,86 @@ fn routes_landing_page_404_and_405() {
         "HEAD /custom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(head.unwrap().status, 200);
+}
+
+#[test]
+fn a_short_scrape_deadline_does_not_poison_a_concurrent_scrape() {
+    // The table takes 600 ms to read. A client asking for 1 ms starts the collection; a
+    // normal scrape joins it 20 ms later and must get the whole answer, not the short
+    // client's deadline (which cut every collector before the fix).
+    let (exporter, _) = slow_exporter(Duration::from_millis(600));
+    let addr = serve(exporter.clone(), ServerConfig::default());
+    let short = std::thread::spawn(move || scrape_with_timeout(addr, "0.001"));
+    std::thread::sleep(Duration::from_millis(20));
+    let normal = scrape_with_timeout(addr, "10");
+    let short = short.join().unwrap();
+
+    assert_eq!(normal.status, 200);
+    let ok = successes(&normal.body);
+    assert!(!ok.is_empty() && ok.iter().all(|&s| s == 1.0), "every collector ran: {ok:?}");
+    assert_eq!(sample(&normal.body, "libproc_processes", "state=\"zombie\""), Some(4.0));
+    assert_eq!(exporter.collections(), 1, "the normal scrape joined the short one's collection");
+
+    // The short client is answered by its own deadline: in time, every collector failed.
+    assert_eq!(short.status, 200);
+    let failed = successes(&short.body);
+    assert!(!failed.is_empty() && failed.iter().all(|&s| s == 0.0), "{failed:?}");
+    assert_eq!(sample(&short.body, "libproc_processes", "state=\"zombie\""), None);
+}
+
+/// A source whose reads block until the test opens the gate, as a hung /proc would.
+struct GatedSource {
+    inner: Box<dyn Source>,
+    gate: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Source for GatedSource {
+    fn name(&self) -> &'static str {
+        "gated-replay"
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, table::Error> {
+        let (open, opened) = &*self.gate;
+        let mut open = open.lock().unwrap();
+        while !*open {
+            open = opened.wait(open).unwrap();
+        }
+        self.inner.snapshot()
+    }
+}
+
+#[test]
+fn a_stuck_table_read_is_answered_by_the_deadline_and_not_restarted() {
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let source = GatedSource {
+        inner: Box::new(table::replay::open(&fixture("snapshots/mac.json")).unwrap()),
+        gate: gate.clone(),
+    };
+    let exporter = Arc::new(Exporter::new(Box::new(source), collect::default_instances(), false));
+    let addr = serve(exporter.clone(), ServerConfig::default());
+
+    // Every scrape while the read hangs answers (by its 0.6 s deadline, less the offset's
+    // floor) with every collector failed, and joins the stuck read instead of starting
+    // another behind it.
+    for _ in 0..3 {
+        let r = scrape_with_timeout(addr, "0.6");
+        assert_eq!(r.status, 200);
+        let ok = successes(&r.body);
+        assert!(!ok.is_empty() && ok.iter().all(|&s| s == 0.0), "{ok:?}");
+        assert_eq!(exporter.collections(), 1, "a stuck read is not started again");
+    }
+
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    // The stuck read finishes in the background; the next scrape after it is whole.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = scrape_with_timeout(addr, "5");
+        let ok = successes(&r.body);
+        if ok.iter().all(|&s| s == 1.0) && !ok.is_empty() {
+            assert_eq!(sample(&r.body, "libproc_processes", "state=\"zombie\""), Some(4.0));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no whole scrape after the read resumed");
+    }
 }

@@ -31,3 +31,5 @@ mod linux_tree;
 mod listpids_agrees_with_pgrep;
 #[cfg(target_os = "linux")]
 mod procfs_reads_real_processes;
+#[cfg(target_os = "linux")]
+mod stuck_read;

@@ -70,9 +70,40 @@ impl Exporter {
     /// instead of running; a failed snapshot fails every collector but the scrape still
     /// answers with what it has.
     pub fn scrape(&self, deadline: Option<Instant>) -> String {
+        self.scrape_until(&|| deadline).text
+    }
+
+    /// [`Exporter::scrape`] with a deadline that may move while the scrape runs: `deadline`
+    /// is asked again before each collector, so a later scrape that joins this collection
+    /// can extend it (see `server::collect_shared`). The result says whether the deadline
+    /// cut any collector short.
+    pub fn scrape_until(&self, deadline: &dyn Fn() -> Option<Instant>) -> Scraped {
         let started = Instant::now();
         let snapshot = self.snapshot();
         let snapshot_seconds = started.elapsed().as_secs_f64();
+        if let Err(e) = &snapshot {
+            log::error(
+                "reading the process table failed",
+                &[("source", self.source_name), ("err", &e.to_string())],
+            );
+        }
+        self.render(snapshot.as_ref().ok(), snapshot_seconds, deadline)
+    }
+
+    /// What a scrape answers when its deadline passed before the table was read: every
+    /// collector failed (success 0), no counts, the exporter's own metrics as usual.
+    pub fn missed_deadline(&self) -> String {
+        self.render(None, 0.0, &|| None).text
+    }
+
+    /// Runs the collectors over `snapshot` (all fail without one) and renders everything.
+    fn render(
+        &self,
+        snapshot: Option<&Snapshot>,
+        snapshot_seconds: f64,
+        deadline: &dyn Fn() -> Option<Instant>,
+    ) -> Scraped {
+        let mut cut = false;
         let mut families = Vec::new();
         let mut duration = Family::gauge(
             "libproc_scrape_collector_duration_seconds",
@@ -89,14 +120,15 @@ impl Exporter {
             "Label sets dropped this scrape by a collector's series cap or top-K (the totals stay exact).",
             &["collector"],
         );
-        match &snapshot {
-            Ok(snapshot) => {
+        match snapshot {
+            Some(snapshot) => {
                 let ctx = Context { snapshot, users: &self.users };
                 for Instance { name, collector } in &self.collectors {
                     let name = name.to_string();
                     let t = Instant::now();
                     let mut out = Output::default();
-                    let result = if deadline.is_some_and(|d| t >= d) {
+                    let result = if deadline().is_some_and(|d| t >= d) {
+                        cut = true;
                         Err(collect::CollectError::DeadlinePassed)
                     } else {
                         collector.collect(&ctx, &mut out)
@@ -130,11 +162,7 @@ impl Exporter {
                     f64::from(u8::from(snapshot.privileged)),
                 ));
             }
-            Err(e) => {
-                log::error(
-                    "reading the process table failed",
-                    &[("source", self.source_name), ("err", &e.to_string())],
-                );
+            None => {
                 for Instance { name, .. } in &self.collectors {
                     let name = name.to_string();
                     duration.push(vec![name.clone()], 0.0);
@@ -161,8 +189,17 @@ impl Exporter {
         if self.exporter_metrics {
             families.extend(process::families());
         }
-        render(&families)
+        Scraped { text: encode(&families), cut }
     }
+}
+
+/// A rendered scrape.
+#[derive(Debug)]
+pub struct Scraped {
+    /// The text exposition.
+    pub text: String,
+    /// Whether the deadline passed before every collector ran (those report success 0).
+    pub cut: bool,
 }
 
 /// `libproc_build_info`: constant 1 with the version, git revision, compiler and target.
@@ -184,8 +221,8 @@ fn build_info() -> Family {
     family
 }
 
-/// Renders families in the Prometheus text format (0.0.4).
-pub fn render(families: &[Family]) -> String {
+/// Encodes families in the Prometheus text format (0.0.4).
+pub fn encode(families: &[Family]) -> String {
     let mut mfs = Vec::with_capacity(families.len());
     // A family without samples (no process has a terminal, say) is left out: the text format
     // has nothing to say about it, and the encoder refuses it.

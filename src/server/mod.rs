@@ -24,6 +24,7 @@
 //! | malformed request line or headers | 400 (hyper) |
 //! | headers not complete within `--web.header-read-timeout` | connection closed (hyper) |
 //! | no TLS handshake within the same timeout | connection closed |
+//! | a scrape deadline of 1 ms (`X-Prometheus-Scrape-Timeout-Seconds`) | its own answer within [`MIN_SCRAPE_BUDGET`], every collector failed; concurrent scrapes unaffected |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -67,6 +68,9 @@ pub struct ServerConfig {
     /// Subtracted from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds` so the answer
     /// arrives before Prometheus gives up.
     pub scrape_timeout_offset: Duration,
+    /// The deadline of a scrape that announces none (curl, a browser): a stuck table read
+    /// is answered with every collector failed after this long rather than never.
+    pub scrape_timeout: Duration,
     /// On shutdown, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
     /// `--web.config.file`: TLS, basic auth and extra headers; the default is none of them.
@@ -80,6 +84,7 @@ impl Default for ServerConfig {
             max_requests: 40,
             header_read_timeout: Duration::from_secs(10),
             scrape_timeout_offset: Duration::from_millis(500),
+            scrape_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             web: WebConfig::default(),
         }
@@ -96,15 +101,47 @@ impl AsRef<[u8]> for SharedText {
         self.0.as_bytes()
     }
 }
-/// The slot of the collection in flight: a receiver that yields its rendered output.
-type Flight = Option<watch::Receiver<Option<Arc<String>>>>;
+/// The collection in flight, which concurrent scrapes join instead of walking the table again.
+struct Flight {
+    /// Yields the collection's result once it is rendered; closed if it panicked.
+    result: watch::Receiver<Option<Collected>>,
+    /// The latest deadline of the scrapes waiting for it (see [`FlightDeadline`]).
+    deadline: Arc<FlightDeadline>,
+    /// Set once someone has logged that this collection overran a deadline.
+    overran: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A finished collection.
+#[derive(Clone)]
+struct Collected {
+    body: Arc<String>,
+    /// The collection's deadline passed before every collector ran.
+    cut: bool,
+}
+
+/// The deadline a collection runs to: the latest of the deadlines of the scrapes that joined
+/// it. A joiner moves it later, never earlier, so a scrape that arrives with a tight deadline
+/// cannot cut short the collection others wait for; the collector loop reads it afresh
+/// before each collector.
+struct FlightDeadline(Mutex<Instant>);
+
+impl FlightDeadline {
+    fn extend(&self, to: Instant) {
+        let mut at = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *at = (*at).max(to);
+    }
+
+    fn get(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// State shared by every connection.
 struct Shared {
     exporter: Arc<Exporter>,
     config: ServerConfig,
     in_flight: Option<Arc<Semaphore>>,
-    flight: Arc<Mutex<Flight>>,
+    flight: Arc<Mutex<Option<Flight>>>,
     tls: Option<tls::Reloader>,
     auth: Option<auth::Authenticator>,
 }
@@ -295,71 +332,129 @@ async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
         },
         None => None,
     };
-    let deadline = scrape_deadline(req, shared.config.scrape_timeout_offset);
-    match collect_shared(shared, deadline).await {
-        Some(body) => {
-            let mut response = Response::new(Full::new(Bytes::from_owner(SharedText(body))));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-            response
-        }
-        None => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the collection failed; see the exporter's log\n",
-        ),
-    }
-}
-
-/// The deadline Prometheus announces in `X-Prometheus-Scrape-Timeout-Seconds`, less the
-/// offset, never less than 100 ms away; `None` without (or with a garbage) header.
-fn scrape_deadline(req: &Request<Incoming>, offset: Duration) -> Option<Instant> {
-    let seconds: f64 = req
-        .headers()
-        .get("x-prometheus-scrape-timeout-seconds")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return None;
-    }
-    let budget = Duration::from_secs_f64(seconds.min(3600.0)).saturating_sub(offset);
-    Some(Instant::now() + budget.max(Duration::from_millis(100)))
-}
-
-/// Joins the collection in flight, or starts one on a blocking thread. Concurrent scrapes
-/// therefore walk the process table once between them (single flight).
-async fn collect_shared(shared: &Arc<Shared>, deadline: Option<Instant>) -> Option<Arc<String>> {
-    let mut rx = {
-        let mut slot = shared.flight.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(rx) => rx.clone(),
-            None => {
-                let (tx, rx) = watch::channel(None);
-                *slot = Some(rx.clone());
-                let exporter = shared.exporter.clone();
-                let flight = shared.flight.clone();
-                tokio::task::spawn_blocking(move || {
-                    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        exporter.scrape(deadline)
-                    }));
-                    // Free the slot before answering: a scrape arriving from now on starts a
-                    // fresh collection instead of receiving this one.
-                    *flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                    match body {
-                        Ok(body) => {
-                            let _ = tx.send(Some(Arc::new(body)));
-                        }
-                        Err(_) => log::error("the collection panicked", &[]),
-                    }
-                });
-                rx
-            }
+    let deadline = scrape_deadline(req, &shared.config);
+    let body = match collect_shared(shared, deadline).await {
+        Outcome::Ready(body) => body,
+        // The table read is still running (a huge table, a hung /proc): answer in time, every
+        // collector failed, rather than let Prometheus time out and record nothing at all.
+        Outcome::DeadlinePassed => Arc::new(shared.exporter.missed_deadline()),
+        Outcome::Failed => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the collection failed; see the exporter's log\n",
+            );
         }
     };
-    rx.wait_for(Option::is_some).await.ok().and_then(|value| value.clone())
+    let mut response = Response::new(Full::new(Bytes::from_owner(SharedText(body))));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    response
+}
+
+/// When this scrape must be answered: the deadline Prometheus announces in
+/// `X-Prometheus-Scrape-Timeout-Seconds`, less the offset; without (or with a garbage)
+/// header, [`ServerConfig::scrape_timeout`]. Never less than [`MIN_SCRAPE_BUDGET`] away.
+fn scrape_deadline(req: &Request<Incoming>, config: &ServerConfig) -> Instant {
+    let announced = req
+        .headers()
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| {
+            Duration::from_secs_f64(s.min(3600.0)).saturating_sub(config.scrape_timeout_offset)
+        });
+    Instant::now() + announced.unwrap_or(config.scrape_timeout).max(MIN_SCRAPE_BUDGET)
+}
+
+/// The shortest time a scrape is given, whatever its header says: enough to answer with
+/// a small table, and short enough that a client cannot ask for less than it gets.
+pub const MIN_SCRAPE_BUDGET: Duration = Duration::from_millis(100);
+
+/// How a scrape's wait for the collection ended.
+enum Outcome {
+    Ready(Arc<String>),
+    /// The deadline came first; the collection goes on for whoever else waits.
+    DeadlinePassed,
+    /// The collection panicked or could not start.
+    Failed,
+}
+
+/// Joins the collection in flight, or starts one on its own thread, and waits for it until
+/// `deadline`. Concurrent scrapes therefore walk the process table once between them (single
+/// flight), and each is answered by its own deadline: joining moves the collection's deadline
+/// later, never earlier, and a scrape whose deadline passes stops waiting without stopping
+/// the collection. A collection already cut short by an earlier deadline is not good enough
+/// for a scrape with time left: it starts (or joins) one more.
+async fn collect_shared(shared: &Arc<Shared>, deadline: Instant) -> Outcome {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let Some((mut result, overran)) = join_or_start(shared, deadline) else {
+            return Outcome::Failed;
+        };
+        let waited =
+            tokio::time::timeout_at(deadline.into(), result.wait_for(Option::is_some)).await;
+        match waited {
+            Err(_) => {
+                if !overran.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    log::warn(
+                        "the process table read has not finished by the scrape deadline; answering with every collector failed",
+                        &[],
+                    );
+                }
+                return Outcome::DeadlinePassed;
+            }
+            Ok(Err(_)) => return Outcome::Failed,
+            Ok(Ok(collected)) => {
+                let Some(collected) = collected.clone() else { return Outcome::Failed };
+                if collected.cut && tries < 2 && Instant::now() < deadline {
+                    continue;
+                }
+                return Outcome::Ready(collected.body);
+            }
+        }
+    }
+}
+
+type Joined = (watch::Receiver<Option<Collected>>, Arc<std::sync::atomic::AtomicBool>);
+
+/// The collection in flight with its deadline extended to `deadline`, or a new one started.
+/// `None` when no thread could be started for it.
+fn join_or_start(shared: &Arc<Shared>, deadline: Instant) -> Option<Joined> {
+    let mut slot = shared.flight.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(flight) = slot.as_ref() {
+        flight.deadline.extend(deadline);
+        return Some((flight.result.clone(), flight.overran.clone()));
+    }
+    let (tx, rx) = watch::channel(None);
+    let flight_deadline = Arc::new(FlightDeadline(Mutex::new(deadline)));
+    let overran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let exporter = shared.exporter.clone();
+    let flight_slot = shared.flight.clone();
+    let until = flight_deadline.clone();
+    // Its own thread, not tokio's blocking pool: a read that hangs (a stuck /proc) must not
+    // hold a pool slot, nor keep the runtime from shutting down on SIGTERM.
+    let spawned = std::thread::Builder::new().name("collect".into()).spawn(move || {
+        let scraped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            exporter.scrape_until(&|| Some(until.get()))
+        }));
+        // Free the slot before answering: a scrape arriving from now on starts a fresh
+        // collection instead of receiving this one.
+        *flight_slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        match scraped {
+            Ok(scraped) => {
+                let _ = tx.send(Some(Collected { body: Arc::new(scraped.text), cut: scraped.cut }));
+            }
+            Err(_) => log::error("the collection panicked", &[]),
+        }
+    });
+    if let Err(e) = spawned {
+        log::error("cannot start a collection thread", &[("err", &e.to_string())]);
+        return None;
+    }
+    *slot =
+        Some(Flight { result: rx.clone(), deadline: flight_deadline, overran: overran.clone() });
+    Some((rx, overran))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
