@@ -12,9 +12,9 @@
 //! - [`table`]: one [`Snapshot`](table::Snapshot) of the process table per scrape, from
 //!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a `snapshot_file` through
 //!   the simulated kernel); [`table::open`] is the one place the OS is chosen.
-//! - [`host`]: what is asked of the OS outside the binding: terminal devices in `/dev`
-//!   and their names, the effective uid.
-//! - [`limits`]: the kernel's process and terminal limits.
+//! - [`host`]: everything asked of the OS outside the binding, one file per OS chosen once:
+//!   terminal devices in `/dev` and their names, the kernel's process and terminal limits,
+//!   the exporter's own process figures, the effective uid, clock ticks, descriptor limits.
 //! - [`collect`]: snapshot -> counts, one pure function per collector, with top-K and
 //!   series caps.
 //! - [`metrics`]: one scrape end to end below HTTP ([`metrics::Exporter::scrape`]):
@@ -36,7 +36,6 @@ pub mod commands;
 pub mod config;
 pub mod host;
 pub mod libproc;
-pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod server;

@@ -124,8 +124,7 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
                 ("telemetry_path", &config.server.telemetry_path),
             ],
         );
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } == 0 {
+        if libproc_exporter::host::euid() == 0 {
             log::warn(
                 "running as root: not needed for any count; a dedicated user sees the same counts (see README, Privileges)",
                 &[],

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use libproc_exporter::host::Limits;
 use libproc_exporter::libproc::sim::{Call, SimKernel, SimProc, SimTable};
 use libproc_exporter::libproc::{self, Errno, ListFilter, PROC_CALLNUM_PIDINFO};
-use libproc_exporter::limits::Limits;
 use libproc_exporter::table::darwin::{DarwinSource, Privilege, TtyDevices};
 use libproc_exporter::table::{Process, Snapshot, Tty};
 

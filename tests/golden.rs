@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use libproc_exporter::collect::{self, Instance, Settings};
+use libproc_exporter::host::Limits;
 use libproc_exporter::libproc::sim::{SimKernel, SimProc, SimTable};
-use libproc_exporter::limits::Limits;
 use libproc_exporter::metrics::Exporter;
 use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 use libproc_exporter::table::replay;

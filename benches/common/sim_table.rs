@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use libproc_exporter::host::Limits;
 use libproc_exporter::libproc::sim::{self, SimProc, SimTable};
 use libproc_exporter::libproc::{Kernel, Pid, SZOMB};
-use libproc_exporter::limits::Limits;
 use libproc_exporter::table::Tty;
 use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 

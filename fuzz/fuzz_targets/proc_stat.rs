@@ -3,13 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use libproc_exporter::table::procfs::parse_stat;
+use libproc_exporter::host::procfs_stat::parse_stat;
 
 fuzz_target!(|data: &[u8]| {
     if let Some(stat) = parse_stat(data) {
         let open = data.iter().position(|&b| b == b'(').expect("parsed without '('");
         let close = data.iter().rposition(|&b| b == b')').expect("parsed without ')'");
         assert!(open < close);
-        assert!(stat.comm.as_bytes().len() <= close - open - 1);
+        assert_eq!(stat.comm, &data[open + 1..close]);
     }
 });

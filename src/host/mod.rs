@@ -1,16 +1,143 @@
-//! The host we run on: what the exporter asks of the operating system outside the
-//! `__proc_info` binding.
+//! The host we run on: everything the exporter asks of the operating system outside the
+//! `__proc_info` binding. The OS is chosen once, here: `linux.rs`, `macos.rs` or `other.rs`
+//! becomes [`os`], and the rest of the crate asks this module rather than `cfg` itself.
 //!
 //! - [`terminals`]: the terminal devices a process can have as its controlling terminal,
 //!   found once per scrape in `/dev`, ordered for the `PROC_TTY_ONLY` scan, and named as
 //!   `ps` names them (Linux numbers too, with a bounded cache for the rest).
-//! - [`euid`]: the effective uid of this process.
+//! - [`procfs_stat`]: the byte parsers of Linux's `/proc/PID/stat` and `status`.
+//! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
+//! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
+//!   the `process_*` metrics.
+//! - [`euid`], [`clock_ticks`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
 
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub mod procfs_stat;
 pub mod terminals;
+
+#[cfg_attr(target_os = "linux", path = "linux.rs")]
+#[cfg_attr(target_os = "macos", path = "macos.rs")]
+#[cfg_attr(not(any(target_os = "linux", target_os = "macos")), path = "other.rs")]
+mod os;
+
+/// Limits the kernel enforces. `None` where the system has no such limit or it could not be
+/// read; the metric is then left out rather than reported as 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Processes system-wide (`kern.maxproc`; Linux `kernel.pid_max`).
+    pub maxproc: Option<u64>,
+    /// Processes per real uid (`kern.maxprocperuid`; macOS only, Linux's is per-process
+    /// RLIMIT_NPROC).
+    pub maxprocperuid: Option<u64>,
+    /// Pseudo-terminals (`kern.tty.ptmx_max`; Linux `kernel.pty.max`).
+    pub ptmx_max: Option<u64>,
+}
+
+/// The running kernel's limits.
+///
+/// # Platform-specific behavior
+/// macOS reads the sysctls `kern.maxproc`, `kern.maxprocperuid` and `kern.tty.ptmx_max`;
+/// Linux reads them from `/proc` ([`procfs_limits`]); other systems have none.
+pub fn kernel_limits() -> Limits {
+    os::kernel_limits()
+}
+
+/// Linux's limits as the procfs mounted at `procfs` shows them: `sys/kernel/pid_max` and
+/// `sys/kernel/pty/max`. (Plain file reads, so any OS can read a copied tree.)
+pub fn procfs_limits(procfs: &Path) -> Limits {
+    let read = |rel: &str| {
+        std::fs::read_to_string(procfs.join(rel)).ok().and_then(|s| s.trim().parse().ok())
+    };
+    Limits {
+        maxproc: read("sys/kernel/pid_max"),
+        maxprocperuid: None,
+        ptmx_max: read("sys/kernel/pty/max"),
+    }
+}
+
+/// What the exporter knows about its own process; `None` where the OS does not say.
+#[derive(Debug, Default)]
+pub struct OwnProcess {
+    /// User and system CPU time, seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Resident set, bytes.
+    pub resident_bytes: Option<f64>,
+    /// Virtual size, bytes.
+    pub virtual_bytes: Option<f64>,
+    /// Start time, seconds since the epoch.
+    pub start_time_seconds: Option<f64>,
+    /// Open descriptors.
+    pub open_fds: Option<f64>,
+    /// The soft `RLIMIT_NOFILE`.
+    pub max_fds: Option<f64>,
+}
+
+/// The exporter's own process figures.
+///
+/// # Platform-specific behavior
+/// Linux reads `/proc/self/stat` and `/proc/self/fd`. macOS asks `__proc_info` about its own
+/// pid (task info for CPU time and memory, BSD info for the start time) and counts `/dev/fd`.
+/// Other systems give only the descriptor limit.
+pub fn own_process() -> OwnProcess {
+    os::own_process()
+}
 
 /// The effective uid of this process: decides whether a snapshot may be privileged and is
 /// recorded in snapshot files.
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of Linux's process times;
+/// `None` if the system does not say (sysconf returns -1).
+pub fn clock_ticks() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&t| t > 0)
+}
+
+/// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.
+pub fn open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: limit is a live rlimit that getrlimit fills.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (rc == 0).then_some(limit.rlim_cur)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (as the Go runtime does for every Go
+/// exporter since Go 1.19), so a unit's `LimitNOFILE=1024:524288` or a shell's `ulimit -n 256`
+/// does not cap the exporter below what the system allows. Returns the soft limit now in
+/// force.
+///
+/// # Platform-specific behavior
+/// macOS refuses a soft limit above `kern.maxfilesperproc`, so the request is capped
+/// there (docs/macos-road.md, "Descriptors").
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: limit is a live rlimit that getrlimit fills.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let mut wanted = limit.rlim_max;
+    if let Some(ceiling) = os::open_files_ceiling() {
+        wanted = wanted.min(ceiling);
+    }
+    if wanted > limit.rlim_cur {
+        let raised = libc::rlimit { rlim_cur: wanted, rlim_max: limit.rlim_max };
+        // SAFETY: raised is a valid rlimit; setrlimit only reads it.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = wanted;
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+/// Entries in a descriptor directory (`/proc/self/fd`, `/dev/fd`), less the one open to
+/// read it.
+fn count_fds(dir: &str) -> Option<f64> {
+    std::fs::read_dir(dir).ok().map(|d| d.count().saturating_sub(1) as f64)
 }

@@ -18,10 +18,10 @@ use std::path::PathBuf;
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
 use crate::host::terminals;
+use crate::host::{self, Limits};
 use crate::libproc::{
     self, Kernel, ListFilter, NODEV, PROC_FLAG_CONTROLT, PidList, ProcBsdInfo, ProcBsdShortInfo,
 };
-use crate::limits::{self, Limits};
 
 /// Where the terminal devices come from.
 #[derive(Clone, Debug)]
@@ -189,7 +189,7 @@ impl<K: Kernel> DarwinSource<K> {
             caller_euid: self.caller_euid,
             ttys,
             users: self.users.clone(),
-            limits: self.limits.unwrap_or_else(|| limits::host("/proc".as_ref())),
+            limits: self.limits.unwrap_or_else(host::kernel_limits),
         })
     }
 }

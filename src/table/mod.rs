@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::host::Limits;
 use crate::libproc::{self, Pid};
-use crate::limits::Limits;
 
 pub use crate::host::terminals::Tty;
 

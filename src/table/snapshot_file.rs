@@ -17,11 +17,11 @@ use std::fmt::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use super::{Os, Process, Snapshot, Tty};
+use crate::host::Limits;
 use crate::libproc::{
     NODEV, PROC_FLAG_CONTROLT, PROC_FLAG_CTTY, PROC_FLAG_INEXIT, PROC_FLAG_SLEADER, SIDL, SRUN,
     SSTOP, SZOMB,
 };
-use crate::limits::Limits;
 use crate::users::UserNames;
 
 /// Why a snapshot file was refused: the field and, for a process, its index and pid, then
