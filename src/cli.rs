@@ -26,6 +26,11 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// Most connections held open at once; at the cap new ones wait in the listen backlog
+    /// (0 = no limit). Lowered at start to leave 64 descriptors for the table read.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
+
     /// Web config (exporter-toolkit format): TLS, basic auth, response headers.
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,

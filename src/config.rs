@@ -203,6 +203,7 @@ impl Config {
             server: ServerConfig {
                 telemetry_path: path.clone(),
                 max_requests: cli.max_requests,
+                max_connections: cli.max_connections,
                 header_read_timeout,
                 web,
                 ..ServerConfig::default()

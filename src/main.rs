@@ -124,6 +124,10 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
                 ("telemetry_path", &config.server.telemetry_path),
             ],
         );
+        // As every Go exporter does: a low soft limit (launchd's 256, a shell's ulimit) must
+        // not cap connections and the table read below what the hard limit allows.
+        let open_files = libproc_exporter::host::raise_open_files_limit();
+        log::debug("descriptor limit", &[("open_files", &open_files.unwrap_or(0).to_string())]);
         if libproc_exporter::host::euid() == 0 {
             log::warn(
                 "running as root: not needed for any count; a dedicated user sees the same counts (see README, Privileges)",

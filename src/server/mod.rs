@@ -20,6 +20,7 @@
 //! | a GET or HEAD with a body | 413; the body is never read, the connection closed |
 //! | an unknown path | 404 |
 //! | more concurrent scrapes than `--web.max-requests` | 503 |
+//! | more open connections than `--web.max-connections` | not accepted until one closes (they wait in the kernel's listen backlog), so the table read keeps its descriptors |
 //! | a request line and headers over 16 KiB, or over 100 headers | 431 (hyper) |
 //! | malformed request line or headers | 400 (hyper) |
 //! | headers not complete within `--web.header-read-timeout` | connection closed (hyper) |
@@ -62,6 +63,10 @@ pub struct ServerConfig {
     pub telemetry_path: String,
     /// `--web.max-requests`: concurrent scrapes answered; more get 503. 0 = no limit.
     pub max_requests: usize,
+    /// `--web.max-connections`: connections held open at once; at the cap the server stops
+    /// accepting until one closes (clients wait in the listen backlog). 0 = no limit. Lowered
+    /// at start so that [`DESCRIPTOR_RESERVE`] descriptors stay free for the table read.
+    pub max_connections: usize,
     /// `--web.header-read-timeout`: a client has this long to complete the TLS handshake,
     /// and then this long to send each request's headers, or the connection is closed.
     pub header_read_timeout: Duration,
@@ -82,6 +87,7 @@ impl Default for ServerConfig {
         ServerConfig {
             telemetry_path: "/metrics".into(),
             max_requests: 40,
+            max_connections: 256,
             header_read_timeout: Duration::from_secs(10),
             scrape_timeout_offset: Duration::from_millis(500),
             scrape_timeout: Duration::from_secs(60),
@@ -89,6 +95,23 @@ impl Default for ServerConfig {
             web: WebConfig::default(),
         }
     }
+}
+
+/// Descriptors kept free for everything but connections (the table read, which opens files
+/// below /proc or scans /dev; the log; certificate reloads), when `RLIMIT_NOFILE` allows: at
+/// most half the limit. Holding idle connections must not starve the read, or it reports a
+/// partial table.
+pub const DESCRIPTOR_RESERVE: usize = 64;
+
+/// The connection cap in force: `wanted` lowered so that the reserve stays free under a
+/// descriptor limit of `open_files` (0 = no cap stays no cap).
+fn connection_cap(wanted: usize, open_files: Option<u64>) -> usize {
+    let Some(open_files) = open_files.and_then(|n| usize::try_from(n).ok()) else { return wanted };
+    if wanted == 0 {
+        return 0;
+    }
+    let reserve = DESCRIPTOR_RESERVE.min(open_files / 2);
+    wanted.min(open_files.saturating_sub(reserve)).max(1)
 }
 
 type Body = Full<Bytes>;
@@ -197,26 +220,23 @@ pub async fn run(
         auth,
         config,
     });
-    let (accepted, mut incoming) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let open_files = crate::host::open_files_limit();
+    let cap = connection_cap(shared.config.max_connections, open_files);
+    if cap != shared.config.max_connections {
+        log::warn(
+            "--web.max-connections lowered to keep descriptors for the table read",
+            &[
+                ("wanted", &shared.config.max_connections.to_string()),
+                ("max_connections", &cap.to_string()),
+                ("open_files_limit", &open_files.unwrap_or(0).to_string()),
+            ],
+        );
+    }
+    let connections = (cap > 0).then(|| Arc::new(Semaphore::new(cap)));
+    let (accepted, mut incoming) = mpsc::channel::<Accepted>(64);
     let mut acceptors = Vec::new();
     for listener in listeners {
-        let accepted = accepted.clone();
-        acceptors.push(tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok(conn) => {
-                        if accepted.send(conn).await.is_err() {
-                            return;
-                        }
-                    }
-                    // Out of descriptors and the like: back off instead of spinning.
-                    Err(e) => {
-                        log::warn("accept failed", &[("err", &e.to_string())]);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        }));
+        acceptors.push(tokio::spawn(accept_loop(listener, connections.clone(), accepted.clone())));
     }
     drop(accepted);
 
@@ -225,8 +245,13 @@ pub async fn run(
     loop {
         tokio::select! {
             conn = incoming.recv() => {
-                let Some((stream, peer)) = conn else { break };
-                tokio::spawn(connection(stream, peer, shared.clone(), graceful.watcher()));
+                let Some((stream, peer, permit)) = conn else { break };
+                let (shared, watcher) = (shared.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    connection(stream, peer, shared, watcher).await;
+                    // The slot frees when the connection ends, however it ends.
+                    drop(permit);
+                });
             }
             () = &mut shutdown => break,
         }
@@ -239,6 +264,68 @@ pub async fn run(
         log::warn("in-flight requests did not finish in time", &[("grace", &format!("{grace:?}"))]);
     }
     Ok(())
+}
+
+/// An accepted connection and its slot under `--web.max-connections`.
+type Accepted = (TcpStream, SocketAddr, Option<tokio::sync::OwnedSemaphorePermit>);
+
+/// Accepts connections on `listener` while a slot under the connection cap is free; at the
+/// cap it stops accepting (the kernel's listen backlog holds new clients) instead of taking
+/// descriptors the table read needs. Each state change is logged once, not per attempt.
+async fn accept_loop(
+    listener: TcpListener,
+    slots: Option<Arc<Semaphore>>,
+    accepted: mpsc::Sender<Accepted>,
+) {
+    let mut at_cap = false;
+    let mut failing = false;
+    loop {
+        let permit = match &slots {
+            None => None,
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    at_cap = false;
+                    Some(permit)
+                }
+                Err(_) => {
+                    if !at_cap {
+                        log::warn(
+                            "at --web.max-connections: new connections wait until one closes",
+                            &[],
+                        );
+                        at_cap = true;
+                    }
+                    match slots.clone().acquire_owned().await {
+                        Ok(permit) => Some(permit),
+                        Err(_) => return,
+                    }
+                }
+            },
+        };
+        // Out of descriptors and the like: back off instead of spinning, keeping the slot.
+        let conn = loop {
+            match listener.accept().await {
+                Ok(conn) => break conn,
+                Err(e) => {
+                    if !failing {
+                        log::warn(
+                            "accept failed; retrying every 100 ms",
+                            &[("err", &e.to_string())],
+                        );
+                        failing = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        if failing {
+            log::info("accepting again", &[]);
+            failing = false;
+        }
+        if accepted.send((conn.0, conn.1, permit)).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// One connection: the TLS handshake (if any) under the header-read timeout, then HTTP/1.1.
@@ -482,4 +569,21 @@ fn landing(telemetry_path: &str) -> Response<Body> {
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_table_read() {
+        assert_eq!(connection_cap(256, Some(1024)), 256);
+        assert_eq!(connection_cap(1000, Some(1024)), 1024 - DESCRIPTOR_RESERVE);
+        // A tight limit keeps half for the read.
+        assert_eq!(connection_cap(256, Some(64)), 32);
+        assert_eq!(connection_cap(256, Some(1)), 1);
+        assert_eq!(connection_cap(256, None), 256);
+        // No cap asked, none imposed: the operator manages descriptors.
+        assert_eq!(connection_cap(0, Some(64)), 0);
+    }
 }

@@ -12,7 +12,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
 use crate::host::procfs_stat::{parse_stat, parse_status_ids, parse_u64};
@@ -120,7 +120,8 @@ impl ProcfsSource {
         // thread, and not once more per worker.
         let processes = Mutex::new(Vec::with_capacity(pids.len()));
         let next = AtomicUsize::new(0);
-        let work = || reader.read_blocks(pids, &next, &processes);
+        let out_of_descriptors = AtomicBool::new(false);
+        let work = || reader.read_blocks(pids, &next, &processes, &out_of_descriptors);
         let unreadable = std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
             // This thread takes blocks too instead of waiting.
@@ -135,6 +136,12 @@ impl ProcfsSource {
             }
             unreadable
         });
+        if out_of_descriptors.into_inner() {
+            return Err(Error::Io {
+                path: self.root.clone(),
+                error: std::io::Error::from_raw_os_error(libc::EMFILE),
+            });
+        }
         // Blocks arrive in whatever order the threads finished them.
         let mut processes = processes.into_inner().unwrap_or_else(|p| p.into_inner());
         processes.sort_unstable_by_key(|p| p.pid);
@@ -182,6 +189,10 @@ struct Reader {
 enum ReadError {
     Vanished,
     Permission,
+    /// EMFILE or ENFILE: this process (or the system) is out of descriptors. Not a fact about
+    /// the pid: every read after it fails the same way, so the snapshot as a whole fails
+    /// rather than count what it could not read as a partial table.
+    NoDescriptors,
     Other,
 }
 
@@ -194,6 +205,7 @@ impl Reader {
         pids: &[Pid],
         next: &AtomicUsize,
         out: &Mutex<Vec<Process>>,
+        out_of_descriptors: &AtomicBool,
     ) -> Unreadable {
         let mut buf = [0u8; READ_BUF];
         let mut block = Vec::with_capacity(BLOCK);
@@ -201,12 +213,19 @@ impl Reader {
         loop {
             let start = next.fetch_add(BLOCK, Ordering::Relaxed);
             let Some(rest) = pids.get(start..).filter(|rest| !rest.is_empty()) else { break };
+            if out_of_descriptors.load(Ordering::Relaxed) {
+                break;
+            }
             for &pid in &rest[..rest.len().min(BLOCK)] {
                 match self.read_one(pid, &mut buf) {
                     Ok(p) => block.push(p),
                     Err(ReadError::Vanished) => unreadable.vanished += 1,
                     Err(ReadError::Permission) => unreadable.permission += 1,
                     Err(ReadError::Other) => unreadable.other += 1,
+                    Err(ReadError::NoDescriptors) => {
+                        out_of_descriptors.store(true, Ordering::Relaxed);
+                        return unreadable;
+                    }
                 }
             }
             out.lock().unwrap_or_else(|p| p.into_inner()).append(&mut block);
@@ -279,6 +298,7 @@ fn classify(error: std::io::Error) -> ReadError {
     match error.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ESRCH) => ReadError::Vanished,
         Some(libc::EACCES) | Some(libc::EPERM) => ReadError::Permission,
+        Some(libc::EMFILE) | Some(libc::ENFILE) => ReadError::NoDescriptors,
         _ => ReadError::Other,
     }
 }
@@ -304,6 +324,16 @@ fn write_decimal(out: &mut [u8], mut value: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_is_not_a_per_pid_failure() {
+        let of = |errno| classify(std::io::Error::from_raw_os_error(errno));
+        assert!(matches!(of(libc::EMFILE), ReadError::NoDescriptors));
+        assert!(matches!(of(libc::ENFILE), ReadError::NoDescriptors));
+        assert!(matches!(of(libc::ENOENT), ReadError::Vanished));
+        assert!(matches!(of(libc::EACCES), ReadError::Permission));
+        assert!(matches!(of(libc::EIO), ReadError::Other));
+    }
 
     #[test]
     fn decimal_round_trip() {

@@ -139,9 +139,16 @@ impl Exporter {
             "Exporter::start reads the bound port from the info-level start-up line; \
              keep --log.level at info or debug (got {args:?})"
         );
-        let mut child = Command::new(exporter_bin())
+        let mut command = Command::new(exporter_bin());
+        command.args(args);
+        Exporter::start_command(command)
+    }
+
+    /// [`Exporter::start`] with a command prepared by the caller (the binary and its flags,
+    /// limits set in `pre_exec`...); the listen address and standard streams are set here.
+    pub fn start_command(mut command: Command) -> Exporter {
+        let mut child = command
             .arg("--web.listen-address=127.0.0.1:0")
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
