@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use libproc_exporter::host::Limits;
 use libproc_exporter::libproc::sim::{Call, SimKernel, SimProc, SimTable};
 use libproc_exporter::libproc::{self, Errno, ListFilter, PROC_CALLNUM_PIDINFO};
-use libproc_exporter::table::darwin::{DarwinSource, Privilege, TtyDevices};
+use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 use libproc_exporter::table::{Process, Snapshot, Tty};
 
 /// xorshift64*: a small deterministic generator, so a failing seed can be replayed.
@@ -98,11 +98,12 @@ pub fn random_table_on(rng: &mut Rng, size: usize, devs: &[u32]) -> SimTable {
     t
 }
 
-fn source(kernel: SimKernel, privilege: Privilege) -> DarwinSource<SimKernel> {
+/// A reader over `kernel`; it probes privilege as on a Mac, so the kernel's caller euid
+/// (0 or 501) decides whether full or short info is read.
+fn source(kernel: SimKernel) -> DarwinSource<SimKernel> {
     let euid = kernel.caller_euid();
     let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
     DarwinSource::new(kernel, TtyDevices::Fixed(ttys()), Some(limits), BTreeMap::new(), euid)
-        .with_privilege(privilege)
 }
 
 fn counts(snapshot: &Snapshot, key: impl Fn(&Process) -> Option<u32>) -> HashMap<u32, usize> {
@@ -146,7 +147,7 @@ fn one_pass_counts_equal_filtered_listings_on_random_tables() {
     for seed in 0..40 {
         let mut rng = Rng::new(seed);
         let size = 20 + rng.below(400) as usize;
-        let mut src = source(SimKernel::new(random_table(&mut rng, size), 501), Privilege::Probe);
+        let mut src = source(SimKernel::new(random_table(&mut rng, size), 501));
         let snapshot = src.read().unwrap();
         assert!(!snapshot.privileged, "seed {seed}: alice is not privileged");
         assert_eq!(snapshot.unreadable.total(), 0, "seed {seed}");
@@ -159,7 +160,7 @@ fn as_root_full_info_ttys_agree_with_tty_listings() {
     for seed in 100..130 {
         let mut rng = Rng::new(seed);
         let size = 20 + rng.below(300) as usize;
-        let mut src = source(SimKernel::new(random_table(&mut rng, size), 0), Privilege::Probe);
+        let mut src = source(SimKernel::new(random_table(&mut rng, size), 0));
         let snapshot = src.read().unwrap();
         assert!(snapshot.privileged, "seed {seed}: root is privileged");
         for tty in ttys() {
@@ -201,8 +202,8 @@ fn unprivileged_and_privileged_readings_of_one_table_agree() {
         // The same table twice: SimTable is rebuilt from the same seed.
         let mut rng2 = Rng::new(seed);
         let table2 = random_table(&mut rng2, 300);
-        let mut unprivileged = source(SimKernel::new(table, 501), Privilege::Unprivileged);
-        let mut privileged = source(SimKernel::new(table2, 0), Privilege::Privileged);
+        let mut unprivileged = source(SimKernel::new(table, 501));
+        let mut privileged = source(SimKernel::new(table2, 0));
         let a = unprivileged.read().unwrap();
         let b = privileged.read().unwrap();
         assert_eq!((a.privileged, b.privileged), (false, true));
@@ -229,7 +230,7 @@ fn pids_that_exit_between_listing_and_reading_are_counted_as_vanished() {
             table.exit(111);
         }
     }));
-    let mut src = source(kernel, Privilege::Probe);
+    let mut src = source(kernel);
     let snapshot = src.read().expect("vanished pids do not fail a snapshot");
     assert_eq!(snapshot.unreadable.vanished, 5);
     assert_eq!(snapshot.unreadable.permission + snapshot.unreadable.other, 0);
@@ -252,7 +253,7 @@ fn a_sandbox_denial_is_counted_as_permission() {
         denied.then_some(Errno::EPERM)
     };
     let kernel = SimKernel::new(t, 501).with_policy(Box::new(deny));
-    let mut src = source(kernel, Privilege::Probe);
+    let mut src = source(kernel);
     let snapshot = src.read().unwrap();
     assert_eq!(snapshot.unreadable.permission, 3);
     assert_eq!(snapshot.unreadable.vanished, 0);
@@ -263,7 +264,7 @@ fn a_sandbox_denial_is_counted_as_permission() {
     let odd = |call: &Call, _: Option<&SimProc>| {
         (call.callnum == PROC_CALLNUM_PIDINFO && call.pid == 100).then_some(Errno(libc::EIO))
     };
-    let mut src = source(SimKernel::new(t, 0).with_policy(Box::new(odd)), Privilege::Unprivileged);
+    let mut src = source(SimKernel::new(t, 501).with_policy(Box::new(odd)));
     assert_eq!(src.read().unwrap().unreadable.other, 1);
 }
 
@@ -273,7 +274,7 @@ fn a_failed_pid_listing_fails_the_snapshot_with_the_call_named() {
         (call.callnum == libproc::PROC_CALLNUM_LISTPIDS).then_some(Errno::EPERM)
     };
     let kernel = SimKernel::new(SimTable::booted(), 501).with_policy(Box::new(deny));
-    let mut src = source(kernel, Privilege::Unprivileged);
+    let mut src = source(kernel);
     let err = src.read().unwrap_err();
     assert_eq!(err.to_string(), "listing pids with PROC_ALL_PIDS: EPERM (Operation not permitted)");
 }
@@ -290,7 +291,7 @@ fn snapshot_states_follow_xnu() {
     t.set_stopped(100, true);
     t.exit(101);
     t.begin_exit(103);
-    let mut src = source(SimKernel::new(t, 0), Privilege::Probe);
+    let mut src = source(SimKernel::new(t, 0));
     let s = src.read().unwrap();
     let state = |pid| s.find(pid).unwrap().state.label();
     assert_eq!(
@@ -326,16 +327,13 @@ fn laptop_table(seed: u64) -> SimTable {
 fn readings_agree_on_random_tables_with_a_laptops_dev() {
     let limits = Some(Limits::default());
     for seed in 300..330 {
-        let read = |euid: u32, privilege: Privilege| {
+        let read = |euid: u32| {
             let fixed = TtyDevices::Fixed(laptop_dev());
             let kernel = SimKernel::new(laptop_table(seed), euid);
-            DarwinSource::new(kernel, fixed, limits, BTreeMap::new(), euid)
-                .with_privilege(privilege)
-                .read()
-                .unwrap()
+            DarwinSource::new(kernel, fixed, limits, BTreeMap::new(), euid).read().unwrap()
         };
-        let unprivileged = read(501, Privilege::Unprivileged);
-        let privileged = read(0, Privilege::Privileged);
+        let unprivileged = read(501);
+        let privileged = read(0);
         assert_eq!(comparable(&unprivileged), comparable(&privileged), "seed {seed}");
         // Every terminal in use has its /dev name: cu.*, legacy ptys and the console too.
         for p in &unprivileged.processes {

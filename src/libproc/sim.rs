@@ -240,15 +240,15 @@ impl SimTable {
 
     /// Adds a process at the head of its list (as fork does): a live one, or a zombie when its
     /// status is SZOMB.
-    pub fn insert(&mut self, proc: SimProc) -> Result<(), String> {
+    pub fn insert(&mut self, proc: SimProc) -> Result<(), PidTaken> {
         let phase = if proc.status == SZOMB { Phase::Dead } else { Phase::Live };
         self.insert_with_phase(proc, phase)
     }
 
     /// Adds a process in the given phase (a zombie can still show SRUN with INEXIT, §2.4).
-    pub fn insert_with_phase(&mut self, proc: SimProc, phase: Phase) -> Result<(), String> {
+    pub fn insert_with_phase(&mut self, proc: SimProc, phase: Phase) -> Result<(), PidTaken> {
         if self.procs.contains_key(&proc.pid) {
-            return Err(format!("pid {} already exists", proc.pid));
+            return Err(PidTaken(proc.pid));
         }
         let pid = proc.pid;
         self.last_pid = self.last_pid.max(pid);
@@ -705,3 +705,16 @@ impl Kernel for SimKernel {
         }
     }
 }
+
+/// [`SimTable::insert`] was given a pid the table already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidTaken(pub i32);
+
+impl std::fmt::Display for PidTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} already exists", self.0)
+    }
+}
+
+impl std::error::Error for PidTaken {}
+

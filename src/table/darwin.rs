@@ -33,18 +33,6 @@ pub enum TtyDevices {
     Fixed(Vec<Tty>),
 }
 
-/// Whether to read full BSD info.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Privilege {
-    /// Probe each snapshot: full BSD info of pid 0 (root's kernel_task) succeeds only for root
-    /// or an entitled caller.
-    Probe,
-    /// Always short info plus `PROC_TTY_ONLY` listings.
-    Unprivileged,
-    /// Always full BSD info.
-    Privileged,
-}
-
 /// Reads snapshots through a libproc kernel.
 pub struct DarwinSource<K> {
     kernel: K,
@@ -52,7 +40,6 @@ pub struct DarwinSource<K> {
     limits: Option<Limits>,
     users: BTreeMap<u32, String>,
     caller_euid: u32,
-    privilege: Privilege,
     pids: PidList,
     tty_pids: PidList,
 }
@@ -73,7 +60,6 @@ impl<K: Kernel> DarwinSource<K> {
             limits,
             users,
             caller_euid,
-            privilege: Privilege::Probe,
             pids: PidList::new(),
             tty_pids: PidList::new(),
         }
@@ -85,29 +71,19 @@ impl<K: Kernel> DarwinSource<K> {
         DarwinSource::new(kernel, ttys, None, BTreeMap::new(), crate::host::euid())
     }
 
-    /// Forces a privilege mode instead of probing (tests compare the two readings).
-    pub fn with_privilege(mut self, privilege: Privilege) -> DarwinSource<K> {
-        self.privilege = privilege;
-        self
-    }
-
     /// The kernel, for tests that change a simulated table between snapshots.
     pub fn kernel_ref(&self) -> &K {
         &self.kernel
     }
 
     fn privileged(&self) -> bool {
-        match self.privilege {
-            // kernel_task is root's, so only root (or an entitled caller) reads its full
-            // info. A table without pid 0 (a replayed Linux recording) cannot say: then the
-            // caller's euid decides.
-            Privilege::Probe => match libproc::pid_bsd_info(&self.kernel, 0, false) {
-                Ok(_) => true,
-                Err(libproc::Error::PermissionDenied(_)) => false,
-                Err(_) => self.caller_euid == 0,
-            },
-            Privilege::Unprivileged => false,
-            Privilege::Privileged => true,
+        // kernel_task is root's, so only root (or an entitled caller) reads its full info.
+        // A table without pid 0 (a replayed Linux recording) cannot say: then the caller's
+        // euid decides.
+        match libproc::pid_bsd_info(&self.kernel, 0, false) {
+            Ok(_) => true,
+            Err(libproc::Error::PermissionDenied(_)) => false,
+            Err(_) => self.caller_euid == 0,
         }
     }
 
