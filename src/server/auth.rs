@@ -332,7 +332,11 @@ impl State {
             Some(verdict) => verdict,
             None => {
                 self.checks.fetch_add(1, Ordering::Relaxed);
-                let matched = bcrypt::verify(&job.password, &job.key.hash).unwrap_or(false);
+                // A panic would end this worker and leave the check pending for ever, with
+                // every later login of these credentials waiting on it: count it a mismatch.
+                let matched =
+                    std::panic::catch_unwind(|| bcrypt::verify(&job.password, &job.key.hash))
+                        .is_ok_and(|verified| verified.unwrap_or(false));
                 let verdict = matched && job.known;
                 // Remembered even if the client has gone meanwhile: its retry is then
                 // answered at once.
