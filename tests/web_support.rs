@@ -288,3 +288,46 @@ pub fn check_config(args: &[&str]) -> (i32, String) {
 pub fn basic(user_password: &str) -> String {
     libproc_exporter::server::auth::encode_basic(user_password.as_bytes())
 }
+
+/// Sends a GET /metrics with `authorization` and resets the connection 3 ms later, without
+/// waiting for the answer: a client that gives up on a slow login (or an attacker who never
+/// meant to wait). The reset (SO_LINGER 0, then close) is what hyper sees as the client gone.
+pub fn abandoned_request(addr: SocketAddr, authorization: &str) {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return;
+    };
+    let request =
+        format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes());
+    std::thread::sleep(Duration::from_millis(3));
+    reset(stream);
+}
+
+/// Closes `stream` with a TCP reset rather than a FIN.
+fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: the descriptor is open (we own `stream` until it drops below), and the option
+    // value points to a live `linger` whose size is the length passed.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// CPU time (user + system) `pid` has used so far, in seconds; `None` where there is no
+/// /proc to read it from.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks as f64 / per_second as f64)
+}

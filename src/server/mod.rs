@@ -16,6 +16,7 @@
 //! | request | answer |
 //! |---|---|
 //! | no or wrong credentials (auth on) | 401 with `WWW-Authenticate: Basic`, before anything else |
+//! | credentials not yet verified while [`auth::CHECKS_QUEUED`] bcrypt checks wait (auth on) | 503 with `Retry-After: 1`, at once |
 //! | a method other than GET or HEAD | 405 with `Allow: GET, HEAD` |
 //! | a GET or HEAD with a body | 413; the body is never read, the connection closed |
 //! | an unknown path | 404 |
@@ -186,12 +187,15 @@ pub fn load_web_config(path: &std::path::Path) -> Result<web_config::WebConfig, 
 pub enum ServeError {
     /// The TLS files, valid at start-up, could no longer be loaded.
     Tls(WebConfigError),
+    /// The threads that check basic-auth passwords could not be started.
+    Auth(auth::StartError),
 }
 
 impl std::fmt::Display for ServeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServeError::Tls(e) => write!(f, "--web.config.file: {e}"),
+            ServeError::Auth(e) => write!(f, "--web.config.file: {e}"),
         }
     }
 }
@@ -211,7 +215,10 @@ pub async fn run(
         Some(settings) => Some(tls::Reloader::new(settings.clone()).map_err(ServeError::Tls)?),
         None => None,
     };
-    let auth = config.web.users.as_ref().map(|users| auth::Authenticator::new(users.iter()));
+    let auth = match &config.web.users {
+        Some(users) => Some(auth::Authenticator::new(users).map_err(ServeError::Auth)?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         in_flight: (config.max_requests > 0).then(|| Arc::new(Semaphore::new(config.max_requests))),
         exporter,
@@ -379,12 +386,23 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
 async fn route(req: Request<Incoming>, shared: &Arc<Shared>, has_body: bool) -> Response<Body> {
     if let Some(auth) = &shared.auth {
         let credentials = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        if !auth.check(credentials).await {
-            let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            return response;
+        match auth.check(credentials).await {
+            auth::Verdict::Allow => {}
+            auth::Verdict::Deny => {
+                let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                return response;
+            }
+            auth::Verdict::Busy => {
+                let mut response = plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many logins being checked; retry shortly\n",
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
         }
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {

@@ -217,6 +217,8 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, WebConfigError> {
             }
             super::auth::check_hash(hash).map_err(|e| WebConfigError::new(key, e.to_string()))?;
         }
+        super::auth::check_costs(&users)
+            .map_err(|e| WebConfigError::new("basic_auth_users", e.to_string()))?;
         config.users = Some(users);
     }
     if let Some(http) = raw.http_server_config {
