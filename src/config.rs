@@ -204,6 +204,7 @@ impl Config {
                 telemetry_path: path.clone(),
                 max_requests: cli.max_requests,
                 max_connections: cli.max_connections,
+                web_config_file: cli.web_config_file.clone(),
                 header_read_timeout,
                 web,
                 ..ServerConfig::default()

@@ -134,7 +134,10 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
                 &[],
             );
         }
-        match server::run(tokio_listeners, exporter, config.server.clone(), shutdown_signal()).await {
+        let reload = reload_on_sighup();
+        match server::run(tokio_listeners, exporter, config.server.clone(), shutdown_signal(), reload)
+            .await
+        {
             Ok(()) => {
                 log::info("stopped", &[]);
                 ExitCode::SUCCESS
@@ -146,6 +149,28 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
     // hung /proc must not keep the process alive after "stopped".
     runtime.shutdown_background();
     code
+}
+
+/// A message per SIGHUP, for the server to re-read `--web.config.file`. SIGHUP's default
+/// action would end the process, so it is caught even without a web config file.
+fn reload_on_sighup() -> tokio::sync::mpsc::Receiver<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    log::info("received SIGHUP, re-reading the web config", &[]);
+                    // One pending reload is enough: a burst of SIGHUPs reads the file once more.
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        Err(e) => {
+            log::error("cannot catch SIGHUP; it will stop the exporter", &[("err", &e.to_string())])
+        }
+    }
+    rx
 }
 
 /// Completes on SIGTERM (what launchd and systemd send) or SIGINT.

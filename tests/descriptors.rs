@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{Exporter, TempDir, exporter_bin, http_request, sample};
+use crate::web_support::{open_fds, signal};
 
 /// Processes in the fake table.
 const PROCESSES: usize = 200;
@@ -58,11 +59,6 @@ fn start(procfs: &TempDir, flags: &[&str]) -> Exporter {
     Exporter::start_command(command)
 }
 
-/// Open descriptors of process `pid`.
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
-}
-
 /// A whole scrape's verdict: the processes it counted and whether every collector succeeded.
 fn verdict(body: &str) -> (f64, bool) {
     let counted: f64 = body
@@ -102,15 +98,13 @@ fn idle_connections_beyond_the_descriptor_limit_do_not_falsify_a_scrape() {
     assert_eq!(sample(&r.body, "libproc_pids_unreadable", "reason=\"other\""), Some(0.0));
     drop(idle);
 
-    // SAFETY: kill has no memory preconditions; the pid is our own child's.
-    unsafe { libc::kill(exporter.child.id() as i32, libc::SIGTERM) };
+    signal(exporter.child.id(), libc::SIGTERM);
     let log = exporter.log_after_exit();
     assert!(log.contains("--web.max-connections lowered"), "{log}");
     assert!(log.matches("accept failed").count() <= 1, "accept failures logged once: {log}");
-    // Once each time the cap is reached (here about once per 2 s batch of idle connections
-    // timing out), not once per attempt.
-    let at_cap = log.matches("at --web.max-connections").count();
-    assert!((1..=5).contains(&at_cap), "{at_cap} cap lines: {log}");
+    // At most once a minute, though the cap was left and reached again with every batch of
+    // idle connections timing out.
+    assert_eq!(log.matches("at --web.max-connections").count(), 1, "{log}");
 }
 
 #[test]

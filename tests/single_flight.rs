@@ -51,7 +51,10 @@ fn serve(exporter: Arc<Exporter>, config: ServerConfig) -> SocketAddr {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            server::run(vec![listener], exporter, config, std::future::pending()).await.unwrap();
+            let (_reload, reload) = tokio::sync::mpsc::channel(1);
+            server::run(vec![listener], exporter, config, std::future::pending(), reload)
+                .await
+                .unwrap();
         });
     });
     rx.recv().unwrap()

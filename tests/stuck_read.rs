@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use crate::common::{Exporter, TempDir, http_request, sample};
+use crate::web_support::signal;
 
 /// A /proc with one process whose `stat` is a FIFO nobody writes: opening it blocks.
 fn hung_procfs() -> TempDir {
@@ -43,8 +44,7 @@ fn a_hung_proc_is_answered_by_the_deadline_and_sigterm_still_stops_the_exporter(
         );
     }
 
-    // SAFETY: kill has no memory preconditions; the pid is our own child's.
-    unsafe { libc::kill(exporter.child.id() as i32, libc::SIGTERM) };
+    signal(exporter.child.id(), libc::SIGTERM);
     let stop_by = Instant::now() + Duration::from_secs(20);
     while exporter.child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < stop_by, "still running 20 s after SIGTERM with a read stuck");

@@ -349,3 +349,56 @@ fn web_auth_mixed_bcrypt_costs_are_refused_at_start_up() {
         assert!(stderr.contains(part), "the error should say {part:?}: {stderr}");
     }
 }
+
+#[test]
+fn sighup_rereads_users_and_keeps_the_running_config_when_the_new_one_is_bad() {
+    let dir = TempDir::new("sighup");
+    let config = dir.write("web.yml", &format!("basic_auth_users:\n  alice: {ALICE_HASH}\n"));
+    let mut exporter = Exporter::start(&["--web.config.file", &config.display().to_string()]);
+    let addr = exporter.addr;
+    let pid = exporter.child.id();
+    assert_eq!(login(addr, "alice", "alice-password"), 200);
+    assert_eq!(login(addr, "bob", "bob-password"), 401);
+
+    // Waits for the exporter to log `line` `n` times in all (the reload is asynchronous).
+    let logged = |exporter: &Exporter, line: &str, n: usize| {
+        let until = Instant::now() + Duration::from_secs(20);
+        while exporter.stderr.lock().unwrap().matches(line).count() < n {
+            assert!(Instant::now() < until, "no {line:?} in the log");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // bob added, alice removed.
+    dir.write("web.yml", &format!("basic_auth_users:\n  bob: {BOB_HASH}\n"));
+    signal(pid, libc::SIGHUP);
+    logged(&exporter, "web config reloaded", 1);
+    assert_eq!(login(addr, "bob", "bob-password"), 200);
+    assert_eq!(login(addr, "alice", "alice-password"), 401);
+    assert!(exporter.stderr.lock().unwrap().contains("changes=\"+user bob,-user alice\""));
+
+    // A broken file is reported and changes nothing.
+    dir.write("web.yml", "basic_auth_users:\n  carol: not-a-bcrypt-hash\n");
+    signal(pid, libc::SIGHUP);
+    logged(&exporter, "web config not reloaded", 1);
+    assert_eq!(login(addr, "bob", "bob-password"), 200);
+    assert_eq!(login(addr, "carol", "x"), 401);
+
+    signal(pid, libc::SIGTERM);
+    let log = exporter.log_after_exit();
+    assert!(log.contains("msg=stopped"), "SIGHUP must not end the exporter: {log}");
+}
+
+#[test]
+fn sighup_without_a_web_config_does_not_stop_the_exporter() {
+    // Before, SIGHUP's default action ended the process (exit 129, nothing logged).
+    let mut exporter = Exporter::start(&[]);
+    signal(exporter.child.id(), libc::SIGHUP);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !exporter.stderr.lock().unwrap().contains("no --web.config.file to re-read") {
+        assert!(exporter.child.try_wait().unwrap().is_none(), "SIGHUP ended the exporter");
+        assert!(Instant::now() < until, "SIGHUP not logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(get(exporter.addr, "/metrics", None).status, 200);
+}

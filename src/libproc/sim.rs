@@ -717,4 +717,3 @@ impl std::fmt::Display for PidTaken {
 }
 
 impl std::error::Error for PidTaken {}
-

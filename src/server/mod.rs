@@ -81,6 +81,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// `--web.config.file`: TLS, basic auth and extra headers; the default is none of them.
     pub web: WebConfig,
+    /// Where `web` was read from, re-read on SIGHUP (see [`run`]); `None` without the flag.
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +96,7 @@ impl Default for ServerConfig {
             scrape_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             web: WebConfig::default(),
+            web_config_file: None,
         }
     }
 }
@@ -166,8 +169,94 @@ struct Shared {
     config: ServerConfig,
     in_flight: Option<Arc<Semaphore>>,
     flight: Arc<Mutex<Option<Flight>>>,
+    /// What the web config file says, swapped whole on SIGHUP. A connection takes the TLS
+    /// settings in force when it arrives, a request the users and headers in force when it
+    /// arrives; either keeps what it took to the end.
+    web: std::sync::RwLock<Arc<WebState>>,
+}
+
+/// The web config file, loaded: TLS, basic auth, response headers.
+struct WebState {
+    config: WebConfig,
     tls: Option<tls::Reloader>,
     auth: Option<auth::Authenticator>,
+}
+
+impl WebState {
+    fn load(config: WebConfig) -> Result<WebState, ServeError> {
+        let tls = match &config.tls {
+            Some(settings) => Some(tls::Reloader::new(settings.clone()).map_err(ServeError::Tls)?),
+            None => None,
+        };
+        let auth = match &config.users {
+            Some(users) => Some(auth::Authenticator::new(users).map_err(ServeError::Auth)?),
+            None => None,
+        };
+        Ok(WebState { config, tls, auth })
+    }
+
+    /// What differs from `old`, for the log: users added, removed or given a new password,
+    /// TLS and headers changed.
+    fn changes_from(&self, old: &WebConfig) -> String {
+        let empty = Default::default();
+        let (before, after) =
+            (old.users.as_ref().unwrap_or(&empty), self.config.users.as_ref().unwrap_or(&empty));
+        let mut changes = Vec::new();
+        for (user, hash) in after {
+            match before.get(user) {
+                None => changes.push(format!("+user {user}")),
+                Some(old_hash) if old_hash != hash => changes.push(format!("~user {user}")),
+                Some(_) => {}
+            }
+        }
+        changes.extend(
+            before.keys().filter(|u| !after.contains_key(*u)).map(|u| format!("-user {u}")),
+        );
+        if old.users.is_some() != self.config.users.is_some() {
+            changes.push(format!(
+                "basic auth {}",
+                if self.config.users.is_some() { "on" } else { "off" }
+            ));
+        }
+        if old.tls != self.config.tls {
+            changes.push("tls_server_config".into());
+        }
+        if old.headers != self.config.headers {
+            changes.push("headers".into());
+        }
+        if changes.is_empty() { "none".into() } else { changes.join(",") }
+    }
+}
+
+impl Shared {
+    /// The web state in force.
+    fn web(&self) -> Arc<WebState> {
+        self.web.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Re-reads `--web.config.file` (on SIGHUP). A file that does not load, or whose
+    /// certificates or hashes are bad, is reported and the running config kept.
+    fn reload_web_config(&self) {
+        let Some(path) = &self.config.web_config_file else {
+            log::info("SIGHUP: no --web.config.file to re-read", &[]);
+            return;
+        };
+        let file = path.display().to_string();
+        let loaded = load_web_config(path)
+            .map_err(|e| e.to_string())
+            .and_then(|config| WebState::load(config).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(state) => {
+                let changes = state.changes_from(&self.web().config);
+                *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+                log::info("web config reloaded", &[("file", &file), ("changes", &changes)]);
+            }
+            Err(e) => log::error(
+                "web config not reloaded; the running one stays in force",
+                &[("file", &file), ("err", &e)],
+            ),
+        }
+    }
 }
 
 /// Reads the web config at `path`, validates it, and loads its certificates and keys once,
@@ -203,28 +292,22 @@ impl std::fmt::Display for ServeError {
 impl std::error::Error for ServeError {}
 
 /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests
-/// `shutdown_grace` to finish, and returns. Fails before serving when the TLS files
+/// `shutdown_grace` to finish, and returns. Each message on `reload` (main sends one per
+/// SIGHUP) re-reads `config.web_config_file`. Fails before serving when the TLS files
 /// (validated at start-up) can no longer be loaded.
 pub async fn run(
     listeners: Vec<TcpListener>,
     exporter: Arc<Exporter>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
+    mut reload: mpsc::Receiver<()>,
 ) -> Result<(), ServeError> {
-    let tls = match &config.web.tls {
-        Some(settings) => Some(tls::Reloader::new(settings.clone()).map_err(ServeError::Tls)?),
-        None => None,
-    };
-    let auth = match &config.web.users {
-        Some(users) => Some(auth::Authenticator::new(users).map_err(ServeError::Auth)?),
-        None => None,
-    };
+    let web = WebState::load(config.web.clone())?;
     let shared = Arc::new(Shared {
         in_flight: (config.max_requests > 0).then(|| Arc::new(Semaphore::new(config.max_requests))),
         exporter,
         flight: Arc::new(Mutex::new(None)),
-        tls,
-        auth,
+        web: std::sync::RwLock::new(Arc::new(web)),
         config,
     });
     let open_files = crate::host::open_files_limit();
@@ -260,6 +343,11 @@ pub async fn run(
                     drop(permit);
                 });
             }
+            Some(()) = reload.recv() => {
+                // Loading certificates and checking hashes is blocking work.
+                let shared = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || shared.reload_web_config()).await;
+            }
             () = &mut shutdown => break,
         }
     }
@@ -278,29 +366,29 @@ type Accepted = (TcpStream, SocketAddr, Option<tokio::sync::OwnedSemaphorePermit
 
 /// Accepts connections on `listener` while a slot under the connection cap is free; at the
 /// cap it stops accepting (the kernel's listen backlog holds new clients) instead of taking
-/// descriptors the table read needs. Each state change is logged once, not per attempt.
+/// descriptors the table read needs. Reaching the cap is logged at most once a minute, and an
+/// accept failure once until accepting works again.
 async fn accept_loop(
     listener: TcpListener,
     slots: Option<Arc<Semaphore>>,
     accepted: mpsc::Sender<Accepted>,
 ) {
-    let mut at_cap = false;
+    // When idle connections time out together the cap is left and reached again many times a
+    // second: say so at most once a minute.
+    let mut cap_logged: Option<Instant> = None;
     let mut failing = false;
     loop {
         let permit = match &slots {
             None => None,
             Some(slots) => match slots.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    at_cap = false;
-                    Some(permit)
-                }
+                Ok(permit) => Some(permit),
                 Err(_) => {
-                    if !at_cap {
+                    if cap_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
                         log::warn(
                             "at --web.max-connections: new connections wait until one closes",
                             &[],
                         );
-                        at_cap = true;
+                        cap_logged = Some(Instant::now());
                     }
                     match slots.clone().acquire_owned().await {
                         Ok(permit) => Some(permit),
@@ -338,7 +426,7 @@ async fn accept_loop(
 /// One connection: the TLS handshake (if any) under the header-read timeout, then HTTP/1.1.
 async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, watcher: Watcher) {
     let _ = stream.set_nodelay(true);
-    match &shared.tls {
+    match &shared.web().tls {
         None => serve_http(TokioIo::new(stream), peer, shared, watcher).await,
         Some(tls) => match tls.handshake(stream, shared.config.header_read_timeout).await {
             Ok(stream) => serve_http(TokioIo::new(stream), peer, shared, watcher).await,
@@ -372,9 +460,10 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     // We never read request bodies; a connection with one unread cannot carry another
     // request, so it is closed after the answer.
     let has_body = !req.body().is_end_stream();
-    let mut response = route(req, &shared, has_body).await;
+    let web = shared.web();
+    let mut response = route(req, &shared, &web, has_body).await;
     let headers = response.headers_mut();
-    for (name, value) in &shared.config.web.headers {
+    for (name, value) in &web.config.headers {
         headers.insert(name.clone(), value.clone());
     }
     if has_body {
@@ -383,8 +472,13 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     Ok(response)
 }
 
-async fn route(req: Request<Incoming>, shared: &Arc<Shared>, has_body: bool) -> Response<Body> {
-    if let Some(auth) = &shared.auth {
+async fn route(
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    web: &WebState,
+    has_body: bool,
+) -> Response<Body> {
+    if let Some(auth) = &web.auth {
         let credentials = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
         match auth.check(credentials).await {
             auth::Verdict::Allow => {}
