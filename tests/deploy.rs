@@ -65,7 +65,7 @@ fn run_ok(cmd: &mut Command) -> Output {
 }
 
 /// A YAML file as JSON, converted by Ruby's standard library (no YAML crate in the tree).
-fn yaml(rel: &str) -> Value {
+pub fn yaml(rel: &str) -> Value {
     let out = run_ok(
         Command::new(ruby())
             .args(["-ryaml", "-rjson", "-e", "puts JSON.generate(YAML.load_file(ARGV[0]))"])

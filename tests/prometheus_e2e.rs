@@ -32,6 +32,12 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (address, `source` label) every second, with the
     /// shipped rule files loaded, and waits until it is ready.
     fn start(targets: &[(SocketAddr, &str)]) -> Prometheus {
+        Prometheus::start_with(targets, "")
+    }
+
+    /// [`Prometheus::start`] with `scrape_extra` (YAML at the job's indentation, e.g.
+    /// `relabel_configs: [...]`) added to the job.
+    fn start_with(targets: &[(SocketAddr, &str)], scrape_extra: &str) -> Prometheus {
         let bin = require_tool("prometheus", "apt-get install prometheus");
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -56,7 +62,7 @@ impl Prometheus {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
              rule_files:\n  - {}\n  - {}\n\
-             scrape_configs:\n  - job_name: {JOB}\n    file_sd_configs:\n      - files:\n          - {}\n",
+             scrape_configs:\n  - job_name: {JOB}\n    file_sd_configs:\n      - files:\n          - {}\n{scrape_extra}",
             rules.display(),
             alerts.display(),
             dir.join("targets/*.json").display()
@@ -383,6 +389,47 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
             );
         }
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+#[ignore = "needs prometheus (scripts/setup.sh installs it)"]
+fn the_shipped_relabeling_keeps_two_hosts_apart() {
+    // Two exporters on two loopback addresses, scraped with the shipped job's
+    // relabel_configs. The relabeling once cut `instance` to the first dot-separated word:
+    // both became instance="127" and their samples interleaved in one series.
+    let mut command = Command::new(crate::common::exporter_bin());
+    command.args(["--web.listen-address=127.0.0.2:0"]);
+    let second = Exporter::start_command(command);
+    assert_eq!(second.addr.ip().to_string(), "127.0.0.2");
+    let first = Exporter::start(&[]);
+    let relabel = crate::deploy::yaml("deploy/prometheus/prometheus.yml")["scrape_configs"][0]
+        ["relabel_configs"]
+        .clone();
+    assert!(relabel.is_array(), "the shipped job has relabel_configs");
+    // JSON is YAML's flow style, so the shipped rules go in verbatim.
+    let extra = format!("    relabel_configs: {relabel}\n");
+    let prom = Prometheus::start_with(&[(first.addr, "first"), (second.addr, "second")], &extra);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let series = prom.query("libproc_build_info").unwrap_or_default();
+        let instances: std::collections::BTreeSet<String> = series
+            .iter()
+            .filter_map(|s| s["metric"]["instance"].as_str().map(String::from))
+            .collect();
+        if series.len() == 2 {
+            assert_eq!(instances.len(), 2, "two targets, one instance: {series:?}");
+            assert_eq!(
+                instances,
+                [first.addr.to_string(), second.addr.to_string()].into_iter().collect(),
+                "instance is the scraped address"
+            );
+            break;
+        }
+        assert!(series.len() < 2, "{series:?}");
+        assert!(Instant::now() < deadline, "two series never appeared: {series:?}\n{}", prom.log());
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
