@@ -1,14 +1,17 @@
 #!/bin/bash
-# Builds the release artifacts into dist/:
+# Builds the release artifacts into dist/, named as every Prometheus exporter names them
+# (promu's NAME-VERSION.OS-ARCH.tar.gz, Go's arch names):
 #
-#   libproc_exporter-<version>-darwin-universal.tar.gz   one binary for arm64 and x86_64 Macs
-#   libproc_exporter-<version>-linux-<arch>.tar.gz       Linux binaries (glibc 2.17 and later)
-#   libproc_exporter-<version>-src.tar.gz                the source, for the Homebrew formula
-#   *.sha256 beside each tarball, and SHA256SUMS for all of them
+#   libproc_exporter-<version>.darwin-universal.tar.gz   one binary for arm64 and x86_64 Macs
+#   libproc_exporter-<version>.darwin-arm64.tar.gz       Apple silicon
+#   libproc_exporter-<version>.darwin-amd64.tar.gz       Intel Macs
+#   libproc_exporter-<version>.linux-<amd64|arm64>.tar.gz  Linux (glibc 2.17 and later)
+#   libproc_exporter-<version>.src.tar.gz                the source, for the Homebrew formula
+#   sha256sums.txt                                       checksums of all of them
 #   libproc_exporter.rb                                  the formula with url and sha256 filled in
 #
-# Each binary tarball holds the binary, README.md, the dashboard and deploy/ (launchd,
-# Homebrew, systemd, Prometheus rules), under libproc_exporter-<version>-<platform>/.
+# Each binary tarball holds the binary, LICENSE, README.md, the dashboard and deploy/
+# (launchd, Homebrew, systemd, Prometheus rules), under libproc_exporter-<version>.<os>-<arch>/.
 #
 # Cross-links from Linux or macOS with cargo-zigbuild (cargo install cargo-zigbuild; zig from
 # `pip install ziglang` or a package manager). scripts/setup.sh installs both.
@@ -60,19 +63,15 @@ is_universal() {
 # package BINARY PLATFORM: the tarball and its checksum.
 package() {
     local binary=$1 platform=$2
-    local name="libproc_exporter-$version-$platform"
+    local name="libproc_exporter-$version.$platform"
     local stage="$out/.stage/$name"
     rm -rf "$stage"
     mkdir -p "$stage/dashboards" "$stage/deploy"
     install -m 0755 "$binary" "$stage/libproc_exporter"
-    cp README.md "$stage/"
-    if [[ -f LICENSE ]]; then
-        cp LICENSE "$stage/"
-    fi
+    cp README.md LICENSE "$stage/"
     cp dashboards/libproc_exporter.json dashboards/README.md "$stage/dashboards/"
     cp -R deploy/launchd deploy/homebrew deploy/systemd deploy/prometheus "$stage/deploy/"
     tar -C "$out/.stage" -czf "$out/$name.tar.gz" "$name"
-    (cd "$out" && sha256 "$name.tar.gz" >"$name.tar.gz.sha256")
     echo "built $out/$name.tar.gz"
 }
 
@@ -80,7 +79,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # Only what this script writes: --out may name a folder that holds other things.
 rm -rf "$out/.stage"
-rm -f "$out"/libproc_exporter-* "$out/libproc_exporter.rb" "$out/SHA256SUMS"
+rm -f "$out"/libproc_exporter-* "$out/libproc_exporter.rb" "$out/sha256sums.txt"
+[[ -f LICENSE ]] || die "no LICENSE in $repo"
 
 if ((macos)); then
     rustup target add aarch64-apple-darwin x86_64-apple-darwin
@@ -95,21 +95,32 @@ if ((macos)); then
         done
     fi
     package "$bin" darwin-universal
+    # The two slices the universal binary was joined from.
+    package "$target_dir/aarch64-apple-darwin/release/libproc_exporter" darwin-arm64
+    package "$target_dir/x86_64-apple-darwin/release/libproc_exporter" darwin-amd64
 fi
+
+# Go's names for the architectures, which every Prometheus release uses.
+goarch() {
+    case "$1" in
+        x86_64) echo amd64 ;;
+        aarch64) echo arm64 ;;
+        *) die "no release name for architecture $1" ;;
+    esac
+}
 
 for arch in $linux_arches; do
     target="$arch-unknown-linux-gnu"
     rustup target add "$target"
     # The .2.17 suffix makes zig link against glibc 2.17 (CentOS 7 and every distribution since).
     cargo zigbuild --release --locked --target "$target.2.17"
-    package "$target_dir/$target/release/libproc_exporter" "linux-$arch"
+    package "$target_dir/$target/release/libproc_exporter" "linux-$(goarch "$arch")"
 done
 
 # The source tarball the formula builds from: git archive of HEAD, so it is reproducible.
-src="libproc_exporter-$version-src.tar.gz"
+src="libproc_exporter-$version.src.tar.gz"
 git archive --format=tar.gz --prefix="libproc_exporter-$version/" -o "$out/$src" HEAD
-(cd "$out" && sha256 "$src" >"$src.sha256")
-src_sha=$(cut -d ' ' -f 1 "$out/$src.sha256")
+src_sha=$(cd "$out" && sha256 "$src" | cut -d ' ' -f 1)
 
 # The formula in the repository has no stable url (no release existed to point at); the
 # tap's copy gets this release's source tarball and checksum after the homepage line.
@@ -120,6 +131,6 @@ awk -v url="$release_base/v$version/$src" -v sha="$src_sha" '
 grep -q "$src_sha" "$out/libproc_exporter.rb" || die "could not fill in the formula"
 
 rm -rf "$out/.stage"
-(cd "$out" && cat ./*.sha256 >SHA256SUMS && sha256 -c SHA256SUMS)
+(cd "$out" && sha256 ./*.tar.gz | sed 's# \./# #' >sha256sums.txt && sha256 -c sha256sums.txt)
 echo "release $version in $out:"
 ls -l "$out"

@@ -8,6 +8,7 @@
 #   llvm-nm          Debian's llvm                                 (checks the ___proc_info import)
 #   prometheus       Debian's package: promtool + a real server   (golden file, rules, e2e)
 #   shellcheck, ruby, wrk, curl, openssl, procps                  (deploy scripts, load, TLS)
+#   git, tar                                                      (deploy/release.sh's test)
 #   zizmor           from PyPI, pinned                            (lints .github/workflows)
 set -euo pipefail
 
@@ -23,6 +24,8 @@ have openssl || need_apt+=(openssl)
 have pgrep || need_apt+=(procps)
 have llvm-nm || need_apt+=(llvm)
 have systemd-analyze || need_apt+=(systemd)
+have git || need_apt+=(git)
+have tar || need_apt+=(tar)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

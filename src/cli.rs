@@ -12,7 +12,7 @@ use crate::table::SourceKind;
 
 /// libproc_exporter: Prometheus metrics of the process table (macOS `__proc_info`, Linux /proc).
 #[derive(Debug, Parser)]
-#[command(name = "libproc_exporter", version, about, long_about = None)]
+#[command(name = "libproc_exporter", version = crate::metrics::LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     /// Address to listen on, HOST:PORT or :PORT for every interface (repeatable).
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":10077")]

@@ -393,7 +393,7 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
 }
 
 #[test]
-#[ignore = "needs prometheus (scripts/setup.sh installs it)"]
+#[ignore = "needs prometheus and ruby (scripts/setup.sh installs them)"]
 fn the_shipped_relabeling_keeps_two_hosts_apart() {
     // Two exporters on two loopback addresses, scraped with the shipped job's
     // relabel_configs. The relabeling once cut `instance` to the first dot-separated word:

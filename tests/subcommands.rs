@@ -55,3 +55,31 @@ fn record_writes_the_table_to_the_output_file() {
     assert_eq!(written, to_stdout, "--output and standard output differ");
     assert!(written.contains("\"pid\""), "not a snapshot: {}", &written[..written.len().min(200)]);
 }
+
+#[test]
+fn version_names_the_revision_build_date_compiler_and_target() {
+    let (code, stdout, _) = run(&["--version"]);
+    assert_eq!(code, Some(0));
+    let mut lines = stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    let revision = first
+        .strip_prefix(&format!("libproc_exporter {} (revision: ", env!("CARGO_PKG_VERSION")))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    assert!(
+        revision == "unknown"
+            || revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit()),
+        "{revision:?}"
+    );
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.trim().to_string().into())
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+    };
+    let date = field("build date:");
+    let parts: Vec<u32> = date.split('-').filter_map(|p| p.parse().ok()).collect();
+    assert!(parts.len() == 3 && parts[0] >= 2025 && (1..=12).contains(&parts[1]), "{date}");
+    assert!(field("rustc:").starts_with("1."));
+    assert!(field("target:").contains('-'));
+}

@@ -137,6 +137,32 @@ fn every_workflow_runs_on_a_supported_runner_label() {
 }
 
 #[test]
+fn no_document_names_a_retired_runner_label() {
+    // The allow-list and docs/macos-road.md record retired labels on purpose; anything else
+    // that names one (README's CI section once did) is telling readers something untrue.
+    let allowed = allow_list();
+    let retired: Vec<&String> =
+        allowed.iter().filter(|(_, l)| l.status == "retired").map(|(name, _)| name).collect();
+    assert!(!retired.is_empty());
+    let mut found = Vec::new();
+    for rel in ["README.md", "deploy/launchd/README.md", "dashboards/README.md", "BENCHMARKS.md"] {
+        let Ok(text) = std::fs::read_to_string(repo_root().join(rel)) else { continue };
+        for label in &retired {
+            for (n, line) in text.lines().enumerate() {
+                let hit = line.match_indices(label.as_str()).any(|(at, _)| {
+                    !line[at + label.len()..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+                });
+                if hit {
+                    found.push(format!("{rel}:{}: {label}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "retired runner labels named: {found:?}");
+}
+
+#[test]
 fn a_retired_runner_label_put_back_fails_the_check() {
     let allowed = allow_list();
     let (_, text) = &workflows()[0];

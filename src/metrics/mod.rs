@@ -21,6 +21,20 @@ mod process;
 /// The build, for `libproc_build_info` and the landing page.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What `--version` prints after the name, as Prometheus exporters do: the version, git
+/// revision, build date, compiler and target.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision: ",
+    env!("LIBPROC_EXPORTER_REVISION"),
+    ")\n  build date:  ",
+    env!("LIBPROC_EXPORTER_BUILD_DATE"),
+    "\n  rustc:       ",
+    env!("LIBPROC_EXPORTER_RUSTC"),
+    "\n  target:      ",
+    env!("LIBPROC_EXPORTER_TARGET"),
+);
+
 /// Everything a scrape needs, shared by all requests.
 pub struct Exporter {
     source: Mutex<Box<dyn Source>>,
@@ -212,7 +226,7 @@ fn build_info() -> Family {
     family.push(
         vec![
             VERSION.to_string(),
-            option_env!("LIBPROC_EXPORTER_REVISION").unwrap_or("unknown").to_string(),
+            env!("LIBPROC_EXPORTER_REVISION").to_string(),
             env!("LIBPROC_EXPORTER_RUSTC").to_string(),
             env!("LIBPROC_EXPORTER_TARGET").to_string(),
         ],
