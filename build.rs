@@ -32,22 +32,12 @@ fn main() {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         now.map_or(0, |d| d.as_secs())
     });
-    println!("cargo:rustc-env=LIBPROC_EXPORTER_BUILD_DATE={}", civil_date(epoch / 86_400));
+    let (year, month, day) = civil_date(epoch / 86_400);
+    println!("cargo:rustc-env=LIBPROC_EXPORTER_BUILD_DATE={year:04}-{month:02}-{day:02}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/civil_date.rs");
 }
 
-/// YYYY-MM-DD of the day `days` after 1970-01-01 (Howard Hinnant's days-to-civil algorithm).
-fn civil_date(days: u64) -> String {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
+include!("src/civil_date.rs");

@@ -30,6 +30,7 @@
 // Every unsafe block says why it is sound, so a reviewer checks the argument, not the code.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod civil_date;
 pub mod cli;
 pub mod collect;
 pub mod commands;
