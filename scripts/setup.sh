@@ -3,11 +3,12 @@
 # so a second run costs a few seconds. Run as root (CI and the dev machines are root).
 #
 #   rustup targets   aarch64-apple-darwin, x86_64-apple-darwin   (clippy + zigbuild for macOS)
+#                    ARCH-unknown-linux-musl                      (the container's static binary)
 #   zig              from the `ziglang` PyPI package              (cargo-zigbuild's linker)
 #   cargo-zigbuild   from crates.io                               (links real Mach-O binaries)
 #   llvm-nm          Debian's llvm                                 (checks the ___proc_info import)
 #   prometheus       Debian's package: promtool + a real server   (golden file, rules, e2e)
-#   shellcheck, ruby, wrk, curl, openssl, procps                  (deploy scripts, load, TLS)
+#   ruby, shellcheck, wrk, curl, openssl, procps                  (deploy scripts, load, TLS)
 #   git, tar                                                      (deploy/release.sh's test)
 #   zizmor           from PyPI, pinned                            (lints .github/workflows)
 set -euo pipefail
@@ -34,7 +35,8 @@ if ((${#need_apt[@]})); then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-for target in aarch64-apple-darwin x86_64-apple-darwin; do
+# The macOS targets for clippy and the link check; musl for the container image's static binary.
+for target in aarch64-apple-darwin x86_64-apple-darwin "$(uname -m)-unknown-linux-musl"; do
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 

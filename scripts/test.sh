@@ -32,6 +32,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps
 step "macOS binaries link and import ___proc_info"
 bash scripts/check-macos.sh
 
+# The container image is one static binary on an empty base; tests/container.rs runs this
+# build of it in an empty root (a debug build: the test checks behaviour, not speed).
+step "static Linux binary for the container image"
+cargo-zigbuild build --quiet --locked --target "$(uname -m)-unknown-linux-musl"
+
 # Building the fuzz targets with sanitizers takes about 10 minutes on 2 cores, so a full
 # fuzzing run (scripts/fuzz.sh, 60 s per target) is its own command; here the targets must
 # compile, and FUZZ_SECONDS=N runs them for N seconds each as well.

@@ -26,6 +26,8 @@ mod workflows;
 #[cfg(target_os = "linux")]
 mod binary_serves_real_processes;
 #[cfg(target_os = "linux")]
+mod container;
+#[cfg(target_os = "linux")]
 mod descriptors;
 #[cfg(target_os = "linux")]
 mod linux_tree;
