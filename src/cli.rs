@@ -26,6 +26,11 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// Serve on the listening sockets systemd passes (socket activation, `LISTEN_FDS`)
+    /// instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+
     /// Most connections held open at once; at the cap new ones wait in the listen backlog
     /// (0 = no limit). Lowered at start to leave 64 descriptors for the table read.
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 256)]

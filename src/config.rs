@@ -93,6 +93,8 @@ impl ListenAddr {
 pub struct Config {
     /// Where to listen.
     pub listen: Vec<ListenAddr>,
+    /// `--web.systemd-socket`: listen on the sockets systemd passes instead of `listen`.
+    pub systemd_socket: bool,
     /// The HTTP side.
     pub server: ServerConfig,
     /// Enabled collectors with their settings, in exposition order.
@@ -200,6 +202,7 @@ impl Config {
             .collect();
         Ok(Config {
             listen,
+            systemd_socket: cli.systemd_socket,
             server: ServerConfig {
                 telemetry_path: path.clone(),
                 max_requests: cli.max_requests,

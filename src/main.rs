@@ -77,7 +77,19 @@ fn main() -> ExitCode {
 
 fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
     let mut listeners = Vec::new();
-    for listen in &config.listen {
+    if config.systemd_socket {
+        // Before the runtime starts: this reads and clears LISTEN_* while single-threaded.
+        match libproc_exporter::host::systemd::listeners() {
+            Ok(passed) => listeners = passed,
+            Err(e) => return fail(1, format!("--web.systemd-socket: {e}")),
+        }
+        for listener in &listeners {
+            if let Err(e) = listener.set_nonblocking(true) {
+                return fail(1, format!("--web.systemd-socket: {e}"));
+            }
+        }
+    }
+    for listen in config.listen.iter().filter(|_| !config.systemd_socket) {
         match listen.bind().and_then(|l| {
             l.set_nonblocking(true).map(|()| l).map_err(|e| {
                 libproc_exporter::config::ConfigError::new(

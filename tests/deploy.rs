@@ -866,9 +866,34 @@ fn systemd_unit_verifies_and_is_hardened() {
         ),
     )
     .unwrap();
-    let out = run_ok(Command::new(analyze).arg("verify").arg(&copy));
+    let out = run_ok(Command::new(&analyze).arg("verify").arg(&copy));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.trim().is_empty(), "systemd-analyze verify warned:\n{stderr}");
+
+    // Socket activation: the socket unit, and the service with its drop-in, verify together,
+    // and the drop-in's flags are the binary's.
+    let socket = dir.0.join("libproc_exporter.socket");
+    std::fs::copy(path("deploy/systemd/libproc_exporter.socket"), &socket).unwrap();
+    let drop_in = read("deploy/systemd/libproc_exporter.service.d/socket.conf");
+    let exec = drop_in.lines().filter_map(|l| l.strip_prefix("ExecStart=")).next_back().unwrap();
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some(bin));
+    let flags: Vec<&str> = words.collect();
+    assert!(flags.contains(&"--web.systemd-socket"), "{flags:?}");
+    run_ok(Command::new(exporter_bin()).args(&flags).arg("--check-config"));
+    let dropins = dir.0.join("libproc_exporter.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::write(
+        dropins.join("socket.conf"),
+        drop_in.replace(
+            &format!("ExecStart={bin}"),
+            &format!("ExecStart={}", exporter_bin().display()),
+        ),
+    )
+    .unwrap();
+    let out = run_ok(Command::new(&analyze).arg("verify").arg(&socket).arg(&copy));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim().is_empty(), "systemd-analyze verify (socket) warned:\n{stderr}");
 
     let directives: BTreeMap<&str, Vec<&str>> = unit
         .lines()

@@ -13,6 +13,7 @@ mod replay;
 mod sim_costs;
 mod sim_kernel;
 mod single_flight;
+mod socket_activation;
 mod subcommands;
 // The web surface: TLS, basic auth, limits, timeouts, hostile input, load.
 mod web_auth;

@@ -6,6 +6,7 @@
 //!   found once per scrape in `/dev`, ordered for the `PROC_TTY_ONLY` scan, and named as
 //!   `ps` names them (Linux numbers too, with a bounded cache for the rest).
 //! - [`procfs_stat`]: the byte parsers of Linux's `/proc/PID/stat` and `status`.
+//! - [`systemd`]: the listening sockets of systemd socket activation.
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
 //!   the `process_*` metrics.
@@ -16,6 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub mod procfs_stat;
+pub mod systemd;
 pub mod terminals;
 
 #[cfg_attr(target_os = "linux", path = "linux.rs")]
