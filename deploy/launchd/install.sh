@@ -46,21 +46,7 @@ while (($#)); do
 done
 
 # ---------------------------------------------------------------- read the plist
-[[ -f "$plist_src" ]] || die "no plist at $plist_src"
-
-label=$(plist_string Label)
-service_user=$(plist_string UserName)
-log_file=$(plist_string StandardErrorPath)
-[[ -n "$label" ]] || die "$plist_src has no Label"
-[[ -n "$log_file" ]] || die "$plist_src has no StandardErrorPath"
-log_dir=$(dirname "$log_file")
-args=()
-while IFS= read -r arg; do
-    args+=("$arg")
-done < <(plist_program_arguments)
-((${#args[@]})) || die "$plist_src has no ProgramArguments"
-bin_path=${args[0]}
-plist_path=/Library/LaunchDaemons/$label.plist
+read_plist
 if ((as_root)); then
     service_user=""
 fi
@@ -167,6 +153,10 @@ if ((live)); then
 fi
 
 # The flags in the plist, parsed by the binary that will run them.
+args=()
+while IFS= read -r arg; do
+    args+=("$arg")
+done < <(plist_program_arguments)
 set -- "${args[@]}"
 shift
 echo "+ $root$bin_path $* --check-config"

@@ -43,6 +43,23 @@ plist_program_arguments() {
     ' "$plist_src"
 }
 
+# What both scripts need from the plist at $plist_src, checked: label, service_user,
+# log_file, log_dir, bin_path (ProgramArguments[0]) and plist_path (where it is installed).
+# They are the callers' variables, which shellcheck cannot see used from here.
+# shellcheck disable=SC2034
+read_plist() {
+    [[ -f "$plist_src" ]] || die "no plist at $plist_src"
+    label=$(plist_string Label)
+    service_user=$(plist_string UserName)
+    log_file=$(plist_string StandardErrorPath)
+    bin_path=$(plist_program_arguments | head -n 1)
+    [[ -n "$label" ]] || die "$plist_src has no Label"
+    [[ -n "$log_file" ]] || die "$plist_src has no StandardErrorPath"
+    [[ -n "$bin_path" ]] || die "$plist_src has no ProgramArguments"
+    log_dir=$(dirname "$log_file")
+    plist_path=/Library/LaunchDaemons/$label.plist
+}
+
 user_exists() {
     dscl . -read "/Users/$1" UniqueID >/dev/null 2>&1
 }

@@ -37,16 +37,7 @@ while (($#)); do
     esac
 done
 
-[[ -f "$plist_src" ]] || die "no plist at $plist_src"
-
-label=$(plist_string Label)
-service_user=$(plist_string UserName)
-log_file=$(plist_string StandardErrorPath)
-bin_path=$(plist_program_arguments | head -n 1)
-[[ -n "$label" && -n "$log_file" && -n "$bin_path" ]] ||
-    die "$plist_src lacks Label, StandardErrorPath or ProgramArguments"
-log_dir=$(dirname "$log_file")
-plist_path=/Library/LaunchDaemons/$label.plist
+read_plist
 
 live=1
 [[ -n "$root" ]] && live=0
