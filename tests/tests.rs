@@ -8,6 +8,7 @@ mod darwin_sim;
 mod deploy;
 mod docs;
 mod golden;
+mod label_stability;
 mod prometheus_e2e;
 mod replay;
 mod sim_costs;

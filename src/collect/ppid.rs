@@ -18,7 +18,9 @@ pub(super) const DEFINITION: Definition = Definition {
         Setting {
             flag: "min-children",
             help: "Parents with fewer children are not shown in libproc_ppid_processes.",
-            default: 1,
+            // A parent with a pipeline or two running comes and goes from scrape to scrape;
+            // below 5 children a parent is noise, and a runaway has hundreds.
+            default: 5,
             min: 0,
         },
     ],
