@@ -75,34 +75,31 @@ fn main() -> ExitCode {
     serve(config, source)
 }
 
+/// The listening sockets: the ones systemd passes with --web.systemd-socket, else one per
+/// --web.listen-address, bound here. Non-blocking, for tokio. Call before the runtime
+/// starts: socket activation reads and clears LISTEN_* while the process is single-threaded.
+fn listeners(config: &Config) -> Result<Vec<std::net::TcpListener>, String> {
+    let listeners = if config.systemd_socket {
+        libproc_exporter::host::systemd::listeners()
+            .map_err(|e| format!("--web.systemd-socket: {e}"))?
+    } else {
+        let mut bound = Vec::new();
+        for listen in &config.listen {
+            bound.push(listen.bind().map_err(|e| e.to_string())?);
+        }
+        bound
+    };
+    for listener in &listeners {
+        listener.set_nonblocking(true).map_err(|e| format!("listening socket: {e}"))?;
+    }
+    Ok(listeners)
+}
+
 fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
-    let mut listeners = Vec::new();
-    if config.systemd_socket {
-        // Before the runtime starts: this reads and clears LISTEN_* while single-threaded.
-        match libproc_exporter::host::systemd::listeners() {
-            Ok(passed) => listeners = passed,
-            Err(e) => return fail(1, format!("--web.systemd-socket: {e}")),
-        }
-        for listener in &listeners {
-            if let Err(e) = listener.set_nonblocking(true) {
-                return fail(1, format!("--web.systemd-socket: {e}"));
-            }
-        }
-    }
-    for listen in config.listen.iter().filter(|_| !config.systemd_socket) {
-        match listen.bind().and_then(|l| {
-            l.set_nonblocking(true).map(|()| l).map_err(|e| {
-                libproc_exporter::config::ConfigError::new(
-                    "--web.listen-address",
-                    &listen.text,
-                    e.to_string(),
-                )
-            })
-        }) {
-            Ok(listener) => listeners.push(listener),
-            Err(e) => return fail(1, e),
-        }
-    }
+    let listeners = match listeners(&config) {
+        Ok(listeners) => listeners,
+        Err(e) => return fail(1, e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(4)
