@@ -245,3 +245,47 @@ fn a_stuck_table_read_is_answered_by_the_deadline_and_not_restarted() {
         assert!(std::time::Instant::now() < deadline, "no whole scrape after the read resumed");
     }
 }
+
+/// GET /metrics with an `Accept-Encoding` header.
+fn scrape_encoded(addr: SocketAddr, accept: &str) -> crate::common::Response {
+    crate::common::http_request(
+        addr,
+        &format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: {accept}\r\nConnection: close\r\n\r\n"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn gzip_when_the_client_accepts_it_and_the_same_text_inside() {
+    // Three scrapes share one slow collection, so the three bodies hold the same text.
+    let (exporter, _) = slow_exporter(Duration::from_millis(500));
+    let addr = serve(exporter.clone(), ServerConfig::default());
+    let asks = ["gzip", "gzip;q=0, identity", "deflate, gzip;q=0.8"]
+        .map(|accept| std::thread::spawn(move || scrape_encoded(addr, accept)));
+    let [gzipped, refused, weighted] = asks.map(|h| h.join().unwrap());
+    assert_eq!(exporter.collections(), 1);
+
+    for r in [&gzipped, &weighted, &refused] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    }
+    assert_eq!(refused.header("content-encoding"), None, "q=0 refuses gzip");
+    assert!(refused.body.contains("libproc_build_info"));
+    for r in [&gzipped, &weighted] {
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(&r.bytes[..2], [0x1f, 0x8b], "the gzip magic");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.bytes[..]), &mut text)
+            .expect("a valid gzip stream");
+        assert_eq!(text, refused.body, "the same exposition, compressed");
+        assert!(
+            r.bytes.len() * 3 < text.len(),
+            "{} bytes for {} of text",
+            r.bytes.len(),
+            text.len()
+        );
+    }
+    // No header: identity.
+    let plain = http_get(addr, "/metrics").unwrap();
+    assert_eq!(plain.header("content-encoding"), None);
+}

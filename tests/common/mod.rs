@@ -51,8 +51,10 @@ pub struct Response {
     pub status: u16,
     /// Header lines as (lower-cased name, value).
     pub headers: Vec<(String, String)>,
-    /// The body, de-chunked.
+    /// The body, de-chunked, as text (lossy).
     pub body: String,
+    /// The body, de-chunked, as sent (a gzipped body is not text).
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -106,7 +108,7 @@ pub fn http_request(addr: SocketAddr, raw: &str) -> std::io::Result<Response> {
     } else {
         reader.read_to_end(&mut body)?;
     }
-    Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned(), bytes: body })
 }
 
 /// GET `path` from `addr`.
