@@ -289,3 +289,50 @@ fn gzip_when_the_client_accepts_it_and_the_same_text_inside() {
     let plain = http_get(addr, "/metrics").unwrap();
     assert_eq!(plain.header("content-encoding"), None);
 }
+
+/// The collectors with a `libproc_scrape_collector_success` sample in a scrape.
+fn collectors_in(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("libproc_scrape_collector_success{collector=\""))
+        .filter_map(|l| l.split('"').next().map(String::from))
+        .collect()
+}
+
+#[test]
+fn collect_and_exclude_choose_collectors_per_request_as_node_exporter_does() {
+    let (exporter, _) = slow_exporter(Duration::ZERO);
+    let addr = serve(exporter, ServerConfig::default());
+
+    let only = http_get(addr, "/metrics?collect[]=processes&collect%5B%5D=tty").unwrap();
+    assert_eq!(only.status, 200);
+    assert_eq!(collectors_in(&only.body), ["processes", "tty"]);
+    assert!(only.body.contains("\nlibproc_processes{") && only.body.contains("\nlibproc_ttys "));
+    assert!(!only.body.contains("libproc_uid_processes"), "uid was not asked for");
+    // The exporter's own metrics are always there.
+    for own in ["libproc_build_info", "libproc_collections_total", "libproc_pids_unreadable"] {
+        assert!(only.body.contains(own), "{own}");
+    }
+
+    let all_but = http_get(addr, "/metrics?exclude[]=uid&exclude[]=ruid&other=ignored").unwrap();
+    assert_eq!(all_but.status, 200);
+    assert_eq!(collectors_in(&all_but.body), ["processes", "tty", "ppid", "tree", "limits"]);
+    assert!(!all_but.body.contains("libproc_ruid_processes{"));
+
+    for (query, why) in [
+        ("collect[]=nope", "unknown collector \"nope\""),
+        ("collect[]=pgrp", "collector \"pgrp\" is not enabled (--collector.pgrp)"),
+        ("collect[]=uid&exclude[]=tty", "collect[] and exclude[] cannot be used together"),
+        ("exclude[]=", "unknown collector \"\""),
+    ] {
+        let r = http_get(addr, &format!("/metrics?{query}")).unwrap();
+        assert_eq!(r.status, 400, "{query}");
+        assert_eq!(r.body.lines().count(), 1, "{query}: {}", r.body);
+        assert!(r.body.contains(why), "{query}: {}", r.body);
+    }
+    // Without parameters: every enabled collector.
+    let everything = http_get(addr, "/metrics").unwrap();
+    assert_eq!(
+        collectors_in(&everything.body),
+        ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]
+    );
+}

@@ -106,8 +106,13 @@ impl Exporter {
 
     /// What a scrape answers when its deadline passed before the table was read: every
     /// collector failed (success 0), no counts, the exporter's own metrics as usual.
-    pub fn missed_deadline(&self) -> String {
-        self.render(None, 0.0, &|| None).text
+    pub fn missed_deadline(&self) -> Scraped {
+        self.render(None, 0.0, &|| None)
+    }
+
+    /// The names of the collectors this exporter runs, in exposition order.
+    pub fn collector_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.collectors.iter().map(|instance| instance.name)
     }
 
     /// Runs the collectors over `snapshot` (all fail without one) and renders everything.
@@ -118,7 +123,7 @@ impl Exporter {
         deadline: &dyn Fn() -> Option<Instant>,
     ) -> Scraped {
         let mut cut = false;
-        let mut families = Vec::new();
+        let mut families: Vec<(Owner, Family)> = Vec::new();
         let mut duration = Family::gauge(
             "libproc_scrape_collector_duration_seconds",
             "Time each collector took to count this scrape's snapshot.",
@@ -138,6 +143,7 @@ impl Exporter {
             Some(snapshot) => {
                 let ctx = Context { snapshot, users: &self.users };
                 for Instance { name, collector } in &self.collectors {
+                    let name_of = *name;
                     let name = name.to_string();
                     let t = Instant::now();
                     let mut out = Output::default();
@@ -153,7 +159,8 @@ impl Exporter {
                             &[("collector", &name), ("err", &e.to_string())],
                         );
                     }
-                    families.append(&mut out.families);
+                    families
+                        .extend(out.families.into_iter().map(|f| (Owner::Collector(name_of), f)));
                     duration.push(vec![name.clone()], t.elapsed().as_secs_f64());
                     success.push(vec![name.clone()], f64::from(u8::from(result.is_ok())));
                     truncated.push(vec![name], out.truncated as f64);
@@ -169,11 +176,14 @@ impl Exporter {
                 {
                     unreadable.push(vec![reason.into()], n as f64);
                 }
-                families.push(unreadable);
-                families.push(Family::single(
-                    "libproc_privileged",
-                    "1 when full information about other users' processes is readable (root).",
-                    f64::from(u8::from(snapshot.privileged)),
+                families.push((Owner::Exporter, unreadable));
+                families.push((
+                    Owner::Exporter,
+                    Family::single(
+                        "libproc_privileged",
+                        "1 when full information about other users' processes is readable (root).",
+                        f64::from(u8::from(snapshot.privileged)),
+                    ),
                 ));
             }
             None => {
@@ -184,27 +194,43 @@ impl Exporter {
                 }
             }
         }
-        families.push(duration);
-        families.push(success);
-        families.push(truncated);
-        families.push(Family::single(
-            "libproc_snapshot_duration_seconds",
-            "Time to read the process table this scrape.",
-            snapshot_seconds,
-        ));
-        families.push(Family {
-            name: "libproc_collections_total",
-            help: "Process-table collections since start; concurrent scrapes share one.",
-            kind: Kind::Counter,
-            label_names: &[],
-            samples: vec![collect::Sample { labels: Vec::new(), value: self.collections() as f64 }],
-        });
-        families.push(build_info());
+        families.extend([duration, success, truncated].map(|f| (Owner::PerCollector, f)));
+        let mut exporter_wide = vec![
+            Family::single(
+                "libproc_snapshot_duration_seconds",
+                "Time to read the process table this scrape.",
+                snapshot_seconds,
+            ),
+            Family {
+                name: "libproc_collections_total",
+                help: "Process-table collections since start; concurrent scrapes share one.",
+                kind: Kind::Counter,
+                label_names: &[],
+                samples: vec![collect::Sample {
+                    labels: Vec::new(),
+                    value: self.collections() as f64,
+                }],
+            },
+            build_info(),
+        ];
         if self.exporter_metrics {
-            families.extend(process::families());
+            exporter_wide.extend(process::families());
         }
-        Scraped { text: encode(&families), cut }
+        families.extend(exporter_wide.into_iter().map(|f| (Owner::Exporter, f)));
+        let text = encode(families.iter().map(|(_, f)| f));
+        Scraped { text, cut, families }
     }
+}
+
+/// Whose a family is, for choosing collectors per request (`collect[]`, `exclude[]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A collector's own family.
+    Collector(&'static str),
+    /// One sample per collector, labelled `collector` (success, duration, truncation).
+    PerCollector,
+    /// The exporter's own: always answered.
+    Exporter,
 }
 
 /// A rendered scrape.
@@ -212,6 +238,8 @@ impl Exporter {
 pub struct Scraped {
     /// The text exposition.
     pub text: String,
+    /// The families the text was encoded from, with their owners.
+    pub families: Vec<(Owner, Family)>,
     /// Whether the deadline passed before every collector ran (those report success 0).
     pub cut: bool,
 }
@@ -236,11 +264,11 @@ fn build_info() -> Family {
 }
 
 /// Encodes families in the Prometheus text format (0.0.4).
-pub fn encode(families: &[Family]) -> String {
-    let mut mfs = Vec::with_capacity(families.len());
+pub fn encode<'a>(families: impl IntoIterator<Item = &'a Family>) -> String {
+    let mut mfs = Vec::new();
     // A family without samples (no process has a terminal, say) is left out: the text format
     // has nothing to say about it, and the encoder refuses it.
-    for family in families.iter().filter(|f| !f.samples.is_empty()) {
+    for family in families.into_iter().filter(|f| !f.samples.is_empty()) {
         let mut mf = proto::MetricFamily::default();
         mf.set_name(family.name.to_string());
         mf.set_help(family.help.to_string());
@@ -288,4 +316,25 @@ pub fn encode(families: &[Family]) -> String {
         log::error("encoding metrics failed", &[("err", &e.to_string())]);
     }
     out
+}
+
+impl Scraped {
+    /// The exposition with only the collectors `keep` accepts (their families and their
+    /// success, duration and truncation samples), and every exporter-wide family.
+    pub fn select(&self, keep: &dyn Fn(&str) -> bool) -> String {
+        let kept: Vec<Family> = self
+            .families
+            .iter()
+            .filter_map(|(owner, family)| match owner {
+                Owner::Collector(name) => keep(name).then(|| family.clone()),
+                Owner::PerCollector => {
+                    let mut family = family.clone();
+                    family.samples.retain(|s| s.labels.first().is_some_and(|c| keep(c)));
+                    Some(family)
+                }
+                Owner::Exporter => Some(family.clone()),
+            })
+            .collect();
+        encode(&kept)
+    }
 }

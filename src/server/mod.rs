@@ -20,6 +20,7 @@
 //! | a method other than GET or HEAD | 405 with `Allow: GET, HEAD` |
 //! | a GET or HEAD with a body | 413; the body is never read, the connection closed |
 //! | an unknown path | 404 |
+//! | `collect[]`/`exclude[]` naming an unknown or disabled collector, or both at once | 400, one line naming it |
 //! | more concurrent scrapes than `--web.max-requests` | 503 |
 //! | more open connections than `--web.max-connections` | not accepted until one closes (they wait in the kernel's listen backlog), so the table read keeps its descriptors |
 //! | a request line and headers over 16 KiB, or over 100 headers | 431 (hyper) |
@@ -125,7 +126,7 @@ struct SharedText(Arc<Rendered>);
 
 impl AsRef<[u8]> for SharedText {
     fn as_ref(&self) -> &[u8] {
-        self.0.text.as_bytes()
+        self.0.scraped.text.as_bytes()
     }
 }
 
@@ -170,31 +171,32 @@ struct Collected {
 /// A rendered scrape, and its gzip form once some client has asked for it: concurrent
 /// scrapes that share a collection share the compression too.
 struct Rendered {
-    text: String,
+    scraped: crate::metrics::Scraped,
     gzipped: std::sync::OnceLock<Bytes>,
 }
 
 impl Rendered {
-    fn new(text: String) -> Arc<Rendered> {
-        Arc::new(Rendered { text, gzipped: std::sync::OnceLock::new() })
+    fn new(scraped: crate::metrics::Scraped) -> Arc<Rendered> {
+        Arc::new(Rendered { scraped, gzipped: std::sync::OnceLock::new() })
     }
 
     /// The text gzipped at the default level (measured in BENCHMARKS.md: about a tenth of the
     /// bytes for a few milliseconds per 100 KB).
     fn gzipped(&self) -> Bytes {
-        self.gzipped
-            .get_or_init(|| {
-                use std::io::Write as _;
-                let mut encoder = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(self.text.len() / 8),
-                    flate2::Compression::default(),
-                );
-                // Writing to a Vec cannot fail.
-                let _ = encoder.write_all(self.text.as_bytes());
-                Bytes::from(encoder.finish().unwrap_or_default())
-            })
-            .clone()
+        self.gzipped.get_or_init(|| gzip(self.scraped.text.as_bytes())).clone()
     }
+}
+
+/// `text` gzipped at the default level.
+fn gzip(text: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(text);
+    Bytes::from(encoder.finish().unwrap_or_default())
 }
 
 /// The deadline a collection runs to: the latest of the deadlines of the scrapes that joined
@@ -582,6 +584,10 @@ async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
         },
         None => None,
     };
+    let selection = match Selection::of(req.uri().query(), &shared.exporter) {
+        Ok(selection) => selection,
+        Err(why) => return plain_owned(StatusCode::BAD_REQUEST, why),
+    };
     let deadline = scrape_deadline(req, &shared.config);
     let body = match collect_shared(shared, deadline).await {
         Outcome::Ready(body) => body,
@@ -595,18 +601,22 @@ async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
             );
         }
     };
-    let gzip = accepts_gzip(req.headers().get(header::ACCEPT_ENCODING));
-    let mut response = Response::new(Full::new(if gzip {
-        body.gzipped()
-    } else {
-        Bytes::from_owner(SharedText(body))
-    }));
+    let gzipped = accepts_gzip(req.headers().get(header::ACCEPT_ENCODING));
+    let bytes = match (&selection, gzipped) {
+        (Selection::All, true) => body.gzipped(),
+        (Selection::All, false) => Bytes::from_owner(SharedText(body)),
+        (chosen, _) => {
+            let text = body.scraped.select(&|name| chosen.keeps(name));
+            if gzipped { gzip(text.as_bytes()) } else { Bytes::from(text) }
+        }
+    };
+    let mut response = Response::new(Full::new(bytes));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
     // Caches between us and the client must not hand a gzipped answer to one that cannot
     // read it.
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if gzip {
+    if gzipped {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
@@ -705,8 +715,8 @@ fn join_or_start(shared: &Arc<Shared>, deadline: Instant) -> Option<Joined> {
         *flight_slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
         match scraped {
             Ok(scraped) => {
-                let _ = tx
-                    .send(Some(Collected { body: Rendered::new(scraped.text), cut: scraped.cut }));
+                let cut = scraped.cut;
+                let _ = tx.send(Some(Collected { body: Rendered::new(scraped), cut }));
             }
             Err(_) => log::error("the collection panicked", &[]),
         }
@@ -718,6 +728,88 @@ fn join_or_start(shared: &Arc<Shared>, deadline: Instant) -> Option<Joined> {
     *slot =
         Some(Flight { result: rx.clone(), deadline: flight_deadline, overran: overran.clone() });
     Some((rx, overran))
+}
+
+/// Which collectors a scrape asks for, as node_exporter takes them: `collect[]=NAME`
+/// (repeatable) for only those, `exclude[]=NAME` for all but those; the exporter's own
+/// metrics are always answered.
+enum Selection {
+    All,
+    Only(Vec<String>),
+    AllBut(Vec<String>),
+}
+
+impl Selection {
+    /// The selection in a query string, checked against the collectors `exporter` runs: an
+    /// unknown or disabled name, or both parameters at once, is an error naming it.
+    fn of(query: Option<&str>, exporter: &Exporter) -> Result<Selection, String> {
+        let (mut collect, mut exclude) = (Vec::new(), Vec::new());
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match percent_decode(key).as_str() {
+                "collect[]" => collect.push(percent_decode(value)),
+                "exclude[]" => exclude.push(percent_decode(value)),
+                // Other parameters are not ours to refuse (node_exporter ignores them too).
+                _ => {}
+            }
+        }
+        if !collect.is_empty() && !exclude.is_empty() {
+            return Err("collect[] and exclude[] cannot be used together\n".into());
+        }
+        for name in collect.iter().chain(&exclude) {
+            if !exporter.collector_names().any(|enabled| enabled == name) {
+                return Err(match crate::collect::find(name) {
+                    Some(_) => format!("collector {name:?} is not enabled (--collector.{name})\n"),
+                    None => format!("unknown collector {name:?} in collect[] or exclude[]\n"),
+                });
+            }
+        }
+        Ok(match (collect.is_empty(), exclude.is_empty()) {
+            (true, true) => Selection::All,
+            (false, _) => Selection::Only(collect),
+            (_, false) => Selection::AllBut(exclude),
+        })
+    }
+
+    fn keeps(&self, collector: &str) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Only(names) => names.iter().any(|n| n == collector),
+            Selection::AllBut(names) => !names.iter().any(|n| n == collector),
+        }
+    }
+}
+
+/// A query-string component with `%XX` escapes and `+` (space) decoded; a malformed escape is
+/// kept as written (it then names no collector, which is reported).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn plain_owned(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = plain(status, "");
+    *response.body_mut() = Full::new(Bytes::from(text));
+    response
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -750,6 +842,15 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_components_are_percent_decoded() {
+        assert_eq!(percent_decode("collect%5B%5D"), "collect[]");
+        assert_eq!(percent_decode("a+b%20c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%E2%9C%93"), "\u{2713}");
+    }
 
     #[test]
     fn gzip_is_accepted_by_name_or_star_unless_its_q_is_zero() {
