@@ -112,6 +112,9 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
     let exporter =
         Arc::new(Exporter::new(source, config.build_collectors(), config.exporter_metrics));
     let code = runtime.block_on(async move {
+        // Signals first: the start-up line tells supervisors and tests the exporter is up,
+        // and a SIGTERM or SIGHUP right after it must be handled, not take the default action.
+        let (shutdown, reload) = (shutdown_signal(), reload_on_sighup());
         let mut tokio_listeners = Vec::new();
         let mut addresses = Vec::new();
         for listener in listeners {
@@ -143,8 +146,7 @@ fn serve(config: Config, source: Box<dyn table::Source>) -> ExitCode {
                 &[],
             );
         }
-        let reload = reload_on_sighup();
-        match server::run(tokio_listeners, exporter, config.server.clone(), shutdown_signal(), reload)
+        match server::run(tokio_listeners, exporter, config.server.clone(), shutdown, reload)
             .await
         {
             Ok(()) => {
@@ -183,16 +185,19 @@ fn reload_on_sighup() -> tokio::sync::mpsc::Receiver<()> {
 }
 
 /// Completes on SIGTERM (what launchd and systemd send) or SIGINT.
-async fn shutdown_signal() {
+/// The handlers are installed when this is called, not when the future is first polled: a
+/// signal that arrives right after the start-up line must already be caught.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        log::error("cannot install signal handlers; stop with SIGKILL", &[]);
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => log::info("received SIGTERM, shutting down", &[]),
-        _ = int.recv() => log::info("received SIGINT, shutting down", &[]),
+    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            log::error("cannot install signal handlers; stop with SIGKILL", &[]);
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => log::info("received SIGTERM, shutting down", &[]),
+            _ = int.recv() => log::info("received SIGINT, shutting down", &[]),
+        }
     }
 }

@@ -139,3 +139,19 @@ fn web_config_warnings_are_logged() {
         "no warning with TLS: {stderr}"
     );
 }
+
+#[test]
+fn rate_limit_answers_429_beyond_the_burst_for_every_client_alike() {
+    // One request a minute in the long run, three at once: the fourth within the minute is
+    // refused at once, whatever the path, as the toolkit's limiter does.
+    let dir = crate::web_support::TempDir::new("rate_limit");
+    let config = dir.write("web.yml", "rate_limit:\n  interval: 1m\n  burst: 3\n");
+    let exporter = crate::common::Exporter::start(&["--web.config.file", config.to_str().unwrap()]);
+    let statuses: Vec<u16> = ["/metrics", "/", "/metrics", "/metrics", "/nope"]
+        .iter()
+        .map(|path| crate::common::http_get(exporter.addr, path).unwrap().status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let refused = crate::common::http_get(exporter.addr, "/metrics").unwrap();
+    assert_eq!(refused.body, "Too Many Requests\n");
+}

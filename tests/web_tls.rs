@@ -41,6 +41,27 @@ fn web_tls_13_and_12_clients_succeed() {
     assert!(plain.map(|r| r.status != 200).unwrap_or(true));
 }
 
+#[test]
+#[ignore = "needs openssl to make certificates (scripts/setup.sh installs it)"]
+fn web_tls_inline_certificate_and_key_serve_a_real_handshake() {
+    // The toolkit's inline `cert:` and `key:` (PEM in the YAML) once failed start-up with
+    // "unknown field `cert`".
+    let dir = TempDir::new("tls_inline");
+    make_pki(&dir.0);
+    let indent = |pem: String| pem.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let inline = format!(
+        "  cert: |\n{}  key: |\n{}",
+        indent(read("server.crt")),
+        indent(read("server.key"))
+    );
+    let exporter = start(&dir, &inline, &[]);
+    let r = https_get(exporter.addr, tls_client(&dir.0, Proto::Tls13, None), "/metrics", "")
+        .expect("a TLS 1.3 handshake with the inline certificate");
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("libproc_build_info"));
+}
+
 /// openssl offering only TLS 1.1 (with its own security level lowered so that it really
 /// sends a TLS 1.1 ClientHello) is refused by the server with a protocol_version alert.
 /// The same command with -tls1_2 succeeds, so the harness itself is sound.

@@ -19,6 +19,7 @@
 //! | credentials not yet verified while [`auth::CHECKS_QUEUED`] bcrypt checks wait (auth on) | 503 with `Retry-After: 1`, at once |
 //! | a method other than GET or HEAD | 405 with `Allow: GET, HEAD` |
 //! | a GET or HEAD with a body | 413; the body is never read, the connection closed |
+//! | more requests than the web config's `rate_limit` allows (all clients together) | 429, before authentication |
 //! | an unknown path | 404 |
 //! | `collect[]`/`exclude[]` naming an unknown or disabled collector, or both at once | 400, one line naming it |
 //! | more concurrent scrapes than `--web.max-requests` | 503 |
@@ -233,6 +234,36 @@ struct WebState {
     config: WebConfig,
     tls: Option<tls::Reloader>,
     auth: Option<auth::Authenticator>,
+    rate_limit: Option<TokenBucket>,
+}
+
+/// `rate_limit` of the web config: a token bucket shared by every request, as the toolkit's
+/// (golang.org/x/time/rate): one token per `interval`, at most `burst` saved.
+struct TokenBucket {
+    limit: web_config::RateLimit,
+    /// Tokens available and when they were counted.
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    fn new(limit: web_config::RateLimit) -> TokenBucket {
+        TokenBucket { limit, state: Mutex::new((f64::from(limit.burst), Instant::now())) }
+    }
+
+    /// Takes a token if one is there.
+    fn allow(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let earned = now.duration_since(state.1).as_secs_f64() / self.limit.interval.as_secs_f64();
+        state.0 = (state.0 + earned).min(f64::from(self.limit.burst));
+        state.1 = now;
+        if state.0 >= 1.0 {
+            state.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl WebState {
@@ -245,7 +276,8 @@ impl WebState {
             Some(users) => Some(auth::Authenticator::new(users).map_err(ServeError::Auth)?),
             None => None,
         };
-        Ok(WebState { config, tls, auth })
+        let rate_limit = config.rate_limit.map(TokenBucket::new);
+        Ok(WebState { config, tls, auth, rate_limit })
     }
 
     /// What differs from `old`, for the log: users added, removed or given a new password,
@@ -276,6 +308,9 @@ impl WebState {
         }
         if old.headers != self.config.headers {
             changes.push("headers".into());
+        }
+        if old.rate_limit != self.config.rate_limit {
+            changes.push("rate_limit".into());
         }
         if changes.is_empty() { "none".into() } else { changes.join(",") }
     }
@@ -531,6 +566,10 @@ async fn route(
     web: &WebState,
     has_body: bool,
 ) -> Response<Body> {
+    // Before anything that costs: a request over the limit is refused at once.
+    if web.rate_limit.as_ref().is_some_and(|bucket| !bucket.allow()) {
+        return plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
+    }
     if let Some(auth) = &web.auth {
         let credentials = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
         match auth.check(credentials).await {

@@ -8,7 +8,6 @@
 //! say) keeps the previous configuration and is retried when the files change again.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -27,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use super::web_config::{ClientAuth, Curve, TlsSettings, TlsVersion, WebConfigError};
+use super::web_config::{ClientAuth, Curve, Pem, TlsSettings, TlsVersion, WebConfigError};
 use crate::log;
 
 /// The crypto provider: rustls's `ring` backend, restricted to what the settings allow.
@@ -63,12 +62,16 @@ fn provider(settings: &TlsSettings) -> CryptoProvider {
 /// Reads the files named by `settings` and builds the rustls server configuration. Errors
 /// name the key whose file is at fault.
 pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError> {
-    let key = |k: &str| format!("tls_server_config.{k}");
-    let certs = read_certs(&settings.cert_file, key("cert_file"))?;
-    let private_key = PrivateKeyDer::from_pem_file(&settings.key_file).map_err(|e| {
+    let key = |k: String| format!("tls_server_config.{k}");
+    let certs = read_certs(&settings.cert, key(pem_key("cert", &settings.cert)))?;
+    let private_key = match &settings.key {
+        Pem::File(path) => PrivateKeyDer::from_pem_file(path),
+        Pem::Inline(text) => PrivateKeyDer::from_pem_slice(text.as_bytes()),
+    }
+    .map_err(|e| {
         WebConfigError::new(
-            key("key_file"),
-            format!("{}: no usable PEM private key: {e}", settings.key_file.display()),
+            key(pem_key("key", &settings.key)),
+            format!("{}: no usable PEM private key: {e}", settings.key.describe()),
         )
     })?;
     let provider = Arc::new(provider(settings));
@@ -82,16 +85,17 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
     .collect();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| WebConfigError::new(key("cipher_suites"), e.to_string()))?;
-    let builder = match (&settings.client_auth, &settings.client_ca_file) {
+        .map_err(|e| WebConfigError::new(key("cipher_suites".into()), e.to_string()))?;
+    let builder = match (&settings.client_auth, &settings.client_ca) {
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
-        (mode, Some(ca_file)) => {
+        (mode, Some(ca)) => {
+            let ca_key = key(pem_key("client_ca", ca));
             let mut roots = RootCertStore::empty();
-            for cert in read_certs(ca_file, key("client_ca_file"))? {
+            for cert in read_certs(ca, ca_key.clone())? {
                 roots.add(cert).map_err(|e| {
                     WebConfigError::new(
-                        key("client_ca_file"),
-                        format!("{}: not a usable CA certificate: {e}", ca_file.display()),
+                        &ca_key,
+                        format!("{}: not a usable CA certificate: {e}", ca.describe()),
                     )
                 })?;
             }
@@ -100,9 +104,8 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
             if *mode == ClientAuth::VerifyIfGiven {
                 verifier = verifier.allow_unauthenticated();
             }
-            let verifier = verifier
-                .build()
-                .map_err(|e| WebConfigError::new(key("client_ca_file"), e.to_string()))?;
+            let verifier =
+                verifier.build().map_err(|e| WebConfigError::new(&ca_key, e.to_string()))?;
             let verifier: Arc<dyn ClientCertVerifier> = if settings.client_allowed_sans.is_empty() {
                 verifier
             } else {
@@ -116,11 +119,11 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
     };
     let mut config = builder.with_single_cert(certs, private_key).map_err(|e| {
         WebConfigError::new(
-            key("key_file"),
+            key(pem_key("key", &settings.key)),
             format!(
                 "{} does not fit the certificate in {}: {e}",
-                settings.key_file.display(),
-                settings.cert_file.display()
+                settings.key.describe(),
+                settings.cert.describe()
             ),
         )
     })?;
@@ -128,21 +131,33 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
     Ok(Arc::new(config))
 }
 
-/// The certificates in the PEM file `path`, named by the web config key `key` on error.
-fn read_certs(path: &Path, key: String) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| WebConfigError::new(&key, format!("{}: {e}", path.display())))?;
+/// The web config key a PEM was given under: `cert_file` or `cert`, and so on.
+fn pem_key(inline_key: &'static str, pem: &Pem) -> String {
+    match pem {
+        Pem::File(_) => format!("{inline_key}_file"),
+        Pem::Inline(_) => inline_key.to_string(),
+    }
+}
+
+/// The certificates in `pem`, named by the web config key `key` on error.
+fn read_certs(pem: &Pem, key: String) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+    let certs = match pem {
+        Pem::File(path) => {
+            CertificateDer::pem_file_iter(path).and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        }
+        Pem::Inline(text) => CertificateDer::pem_slice_iter(text.as_bytes()).collect(),
+    }
+    .map_err(|e| WebConfigError::new(&key, format!("{}: {e}", pem.describe())))?;
     if certs.is_empty() {
-        let reason = format!("{}: no PEM certificate in the file", path.display());
+        let reason = format!("{}: no PEM certificate in it", pem.describe());
         return Err(WebConfigError::new(key, reason));
     }
     Ok(certs)
 }
 
 /// Checks a verified client certificate against `client_allowed_sans`: one of its DNS-name,
-/// IP-address or URI subject alternative names must be listed (compared exactly, as the
-/// toolkit does; e-mail SANs are not read).
+/// IP-address, e-mail or URI subject alternative names must be listed (compared exactly, as
+/// the toolkit's Go x509 does).
 #[derive(Debug)]
 struct SanVerifier {
     inner: Arc<dyn ClientCertVerifier>,
@@ -151,6 +166,7 @@ struct SanVerifier {
 
 /// Whether the certificate carries one of `allowed` as a SAN.
 pub fn has_allowed_san(cert: &CertificateDer<'_>, allowed: &[String]) -> bool {
+    let der: &[u8] = cert.as_ref();
     let Ok(cert) = webpki::EndEntityCert::try_from(cert) else {
         return false;
     };
@@ -162,7 +178,12 @@ pub fn has_allowed_san(cert: &CertificateDer<'_>, allowed: &[String]) -> bool {
         }
         cert.valid_dns_names().any(|name| name.eq_ignore_ascii_case(want))
             || cert.valid_uri_names().any(|uri| uri == want)
-    })
+    }) || {
+        // webpki reads no e-mail names; they are the rfc822Name entries of the certificate's
+        // subjectAltName extension, read here from its DER (webpki has checked the signature).
+        let emails = email_sans(der);
+        allowed.iter().any(|want| emails.iter().any(|email| email == want))
+    }
 }
 
 impl ClientCertVerifier for SanVerifier {
@@ -218,6 +239,62 @@ impl ClientCertVerifier for SanVerifier {
 /// What identifies a file's content without reading it: device, inode, size, mtime and ctime
 /// (seconds and nanoseconds each: two changes a whole number of seconds apart differ in the
 /// seconds only); `None` for a file that cannot be `stat`ed.
+/// One DER element: its tag and contents, and what follows it.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The rfc822Name (e-mail) subject alternative names of a DER certificate (RFC 5280 4.2.1.6):
+/// Certificate > tbsCertificate > [3] extensions > the 2.5.29.17 extension's GeneralNames,
+/// entries tagged [1]. Malformed input gives none.
+fn email_sans(cert: &[u8]) -> Vec<String> {
+    const SAN_OID: &[u8] = &[0x55, 0x1d, 0x11];
+    let mut found = Vec::new();
+    let Some((_, certificate, _)) = der_element(cert) else { return found };
+    let Some((_, mut tbs, _)) = der_element(certificate) else { return found };
+    while let Some((tag, contents, rest)) = der_element(tbs) {
+        tbs = rest;
+        if tag != 0xa3 {
+            continue;
+        }
+        let Some((_, mut extensions, _)) = der_element(contents) else { return found };
+        while let Some((_, extension, rest)) = der_element(extensions) {
+            extensions = rest;
+            let Some((0x06, oid, mut fields)) = der_element(extension) else { continue };
+            if oid != SAN_OID {
+                continue;
+            }
+            // An optional critical BOOLEAN, then the OCTET STRING holding GeneralNames.
+            while let Some((tag, value, rest)) = der_element(fields) {
+                fields = rest;
+                if tag != 0x04 {
+                    continue;
+                }
+                let Some((_, mut names, _)) = der_element(value) else { continue };
+                while let Some((tag, name, rest)) = der_element(names) {
+                    names = rest;
+                    if tag == 0x81 {
+                        found.push(String::from_utf8_lossy(name).into_owned());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
 type FileStamp = Option<(u64, u64, i64, (i64, i64), (i64, i64))>;
 
 /// The stamps of the certificate, key and client-CA files.
@@ -227,8 +304,9 @@ struct Stamp(Vec<FileStamp>);
 impl Stamp {
     fn of(settings: &TlsSettings) -> Stamp {
         use std::os::unix::fs::MetadataExt;
-        let files =
-            [Some(&settings.cert_file), Some(&settings.key_file), settings.client_ca_file.as_ref()];
+        // Inline PEMs never change; only files are watched.
+        let files = [Some(&settings.cert), Some(&settings.key), settings.client_ca.as_ref()]
+            .map(|pem| pem.and_then(Pem::file));
         Stamp(
             files
                 .into_iter()
@@ -281,7 +359,7 @@ impl Reloader {
                 Ok(config) => {
                     log::info(
                         "reloaded the TLS certificate",
-                        &[("cert_file", &self.settings.cert_file.display().to_string())],
+                        &[("cert", &self.settings.cert.describe())],
                     );
                     *current = Current { config, loaded: stamp, failed: None };
                 }
@@ -324,10 +402,10 @@ mod tests {
 
     fn settings() -> TlsSettings {
         TlsSettings {
-            cert_file: fixture("server.crt"),
-            key_file: fixture("server.key"),
+            cert: Pem::File(fixture("server.crt")),
+            key: Pem::File(fixture("server.key")),
             client_auth: ClientAuth::None,
-            client_ca_file: None,
+            client_ca: None,
             client_allowed_sans: Vec::new(),
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
@@ -342,7 +420,7 @@ mod tests {
         build(&settings()).unwrap();
         let mut s = settings();
         s.client_auth = ClientAuth::RequireAndVerify;
-        s.client_ca_file = Some(fixture("ca.crt"));
+        s.client_ca = Some(Pem::File(fixture("ca.crt")));
         s.client_allowed_sans = vec!["localhost".into()];
         build(&s).unwrap();
     }
@@ -350,10 +428,10 @@ mod tests {
     #[test]
     fn a_key_that_does_not_fit_is_named() {
         let mut s = settings();
-        s.key_file = fixture("other.key");
+        s.key = Pem::File(fixture("other.key"));
         assert_eq!(build(&s).unwrap_err().key, "tls_server_config.key_file");
         let mut s = settings();
-        s.cert_file = fixture("server.key");
+        s.cert = Pem::File(fixture("server.key"));
         assert_eq!(build(&s).unwrap_err().key, "tls_server_config.cert_file");
     }
 
@@ -365,6 +443,40 @@ mod tests {
         assert!(has_allowed_san(&cert, &["127.0.0.1".into()]));
         assert!(!has_allowed_san(&cert, &["127.0.0.2".into(), "example.com".into()]));
         assert!(!has_allowed_san(&cert, &["local".into()]));
+    }
+
+    #[test]
+    fn sans_match_email_and_uri_too() {
+        let pem = std::fs::read(fixture("client-sans.crt")).unwrap();
+        let cert = CertificateDer::from_pem_slice(&pem).unwrap();
+        assert_eq!(email_sans(cert.as_ref()), ["prometheus@example.com"]);
+        assert!(has_allowed_san(&cert, &["prometheus@example.com".into()]));
+        assert!(has_allowed_san(&cert, &["spiffe://example.com/prometheus".into()]));
+        assert!(!has_allowed_san(&cert, &["other@example.com".into(), "prometheus".into()]));
+        // The server certificate has DNS and IP names only.
+        let server =
+            CertificateDer::from_pem_slice(&std::fs::read(fixture("server.crt")).unwrap()).unwrap();
+        assert!(email_sans(server.as_ref()).is_empty());
+        // Truncated or garbage DER reads as no names, never a panic.
+        for len in 0..cert.as_ref().len() {
+            let _ = email_sans(&cert.as_ref()[..len]);
+        }
+        assert!(email_sans(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_empty());
+    }
+
+    #[test]
+    fn inline_pems_build_like_files() {
+        let mut s = settings();
+        let read = |name: &str| std::fs::read_to_string(fixture(name)).unwrap();
+        s.cert = Pem::Inline(read("server.crt"));
+        s.key = Pem::Inline(read("server.key"));
+        assert!(build(&s).is_ok());
+        s.key = Pem::Inline(read("other.key"));
+        assert_eq!(build(&s).unwrap_err().key, "tls_server_config.key");
+        s.cert = Pem::Inline("not a certificate".into());
+        let e = build(&s).unwrap_err();
+        assert_eq!(e.key, "tls_server_config.cert");
+        assert!(e.reason.contains("the inline PEM"), "{e}");
     }
 
     #[test]

@@ -60,14 +60,25 @@ struct RawConfig {
     tls_server_config: Option<RawTls>,
     http_server_config: Option<RawHttp>,
     basic_auth_users: Option<BTreeMap<String, String>>,
+    rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    interval: Option<String>,
+    burst: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
+    cert: Option<String>,
     cert_file: Option<String>,
+    key: Option<String>,
     key_file: Option<String>,
     client_auth_type: Option<String>,
+    client_ca: Option<String>,
     client_ca_file: Option<String>,
     client_allowed_sans: Option<Vec<String>>,
     cipher_suites: Option<Vec<String>>,
@@ -94,23 +105,64 @@ pub struct WebConfig {
     pub users: Option<BTreeMap<String, String>>,
     /// `http_server_config.headers`, added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `rate_limit`: requests allowed, all clients together (a token bucket, as the
+    /// toolkit's); `None` without the key or with interval 0.
+    pub rate_limit: Option<RateLimit>,
     /// Legal but worth an operator's attention; logged at start-up.
     pub warnings: Vec<String>,
+}
+
+/// `rate_limit`: one token every `interval`, at most `burst` saved up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Time between two requests in the long run.
+    pub interval: std::time::Duration,
+    /// Requests allowed at once after a quiet spell.
+    pub burst: u32,
+}
+
+/// Where a PEM certificate or key comes from: a file (re-read when it changes; resolved
+/// against the config file's folder) or the config itself (`cert`, `key`, `client_ca`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pem {
+    /// `*_file`.
+    File(PathBuf),
+    /// The inline form.
+    Inline(String),
+}
+
+impl Pem {
+    /// The file, if it is one (for change detection and messages).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Pem::File(path) => Some(path),
+            Pem::Inline(_) => None,
+        }
+    }
+
+    /// How to name it in a message: the path, or "the inline PEM".
+    pub fn describe(&self) -> String {
+        match self {
+            Pem::File(path) => path.display().to_string(),
+            Pem::Inline(_) => "the inline PEM".into(),
+        }
+    }
 }
 
 /// `tls_server_config`, validated; the files are read by `server::tls::build`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSettings {
-    /// `cert_file`, resolved against the config file's folder.
-    pub cert_file: PathBuf,
-    /// `key_file`, resolved likewise.
-    pub key_file: PathBuf,
+    /// `cert` or `cert_file`.
+    pub cert: Pem,
+    /// `key` or `key_file`.
+    pub key: Pem,
     /// `client_auth_type`.
     pub client_auth: ClientAuth,
-    /// `client_ca_file`, resolved; present exactly when `client_auth` verifies.
-    pub client_ca_file: Option<PathBuf>,
+    /// `client_ca` or `client_ca_file`; present exactly when `client_auth` verifies.
+    pub client_ca: Option<Pem>,
     /// `client_allowed_sans`: a verified client certificate must carry one of these as a DNS
-    /// name, IP address or URI subject alternative name. Empty: any verified certificate.
+    /// name, IP address, e-mail address or URI subject alternative name (as the toolkit
+    /// checks). Empty: any verified certificate.
     pub client_allowed_sans: Vec<String>,
     /// Lowest protocol version offered.
     pub min_version: TlsVersion,
@@ -221,10 +273,17 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, WebConfigError> {
             .map_err(|e| WebConfigError::new("basic_auth_users", e.to_string()))?;
         config.users = Some(users);
     }
+    if let Some(limit) = raw.rate_limit {
+        config.rate_limit = rate_limit(limit)?;
+    }
     if let Some(http) = raw.http_server_config {
-        // http2 is accepted for compatibility; this server speaks HTTP/1.1, which every
-        // Prometheus speaks too.
-        let _ = http.http2;
+        // http2 is accepted and ignored: this server speaks HTTP/1.1, which every Prometheus
+        // speaks too (the toolkit's default is true, and it only applies with TLS).
+        if http.http2 == Some(true) && raw.tls_server_config.is_some() {
+            config.warnings.push(
+                "http_server_config.http2: accepted and ignored; this exporter serves HTTP/1.1 only".into(),
+            );
+        }
         for (name, value) in http.headers.unwrap_or_default() {
             config.headers.push(header(&name, &value)?);
         }
@@ -317,27 +376,49 @@ fn version(
     }
 }
 
-fn tls_settings(
-    raw: RawTls,
-    base: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<Option<TlsSettings>, WebConfigError> {
-    let key = |k: &str| format!("tls_server_config.{k}");
-    // Values first, so a bad name is reported even when TLS ends up off (the toolkit
-    // parses them while reading the YAML).
-    let min_version = version(&key("min_version"), raw.min_version.as_deref(), TlsVersion::Tls12)?;
-    let max_version = version(&key("max_version"), raw.max_version.as_deref(), TlsVersion::Tls13)?;
-    let mut cipher_suites = Vec::new();
-    let mut ignored = Vec::new();
-    for name in raw.cipher_suites.iter().flatten() {
+/// `rate_limit`, validated: interval 0 (or absent) turns it off, as in the toolkit.
+fn rate_limit(raw: RawRateLimit) -> Result<Option<RateLimit>, WebConfigError> {
+    let interval = match raw.interval.as_deref() {
+        None | Some("0") => return Ok(None),
+        Some(text) => crate::config::parse_duration(text).ok_or_else(|| {
+            WebConfigError::new(
+                "rate_limit.interval",
+                format!("{text:?} is not a duration such as 1s or 100ms"),
+            )
+        })?,
+    };
+    if interval.is_zero() {
+        return Ok(None);
+    }
+    match raw.burst {
+        Some(burst) if burst > 0 => Ok(Some(RateLimit { interval, burst })),
+        _ => Err(WebConfigError::new(
+            "rate_limit.burst",
+            "missing or 0: with an interval set, burst is how many requests may come at once",
+        )),
+    }
+}
+
+fn tls_key(k: &str) -> String {
+    format!("tls_server_config.{k}")
+}
+
+/// `cipher_suites`: TLS 1.2 suites rustls implements, in order; TLS 1.3 names are noted in
+/// `ignored` (they are not configurable), anything else is refused by name.
+fn cipher_suites(
+    names: &[String],
+    ignored: &mut Vec<String>,
+) -> Result<Vec<CipherSuite>, WebConfigError> {
+    let mut suites = Vec::new();
+    for name in names {
         if let Some((_, suite)) = TLS12_CIPHER_SUITES.iter().find(|(n, _)| n == name) {
-            cipher_suites.push(*suite);
+            suites.push(*suite);
         } else if TLS13_CIPHER_SUITES.contains(&name.as_str()) {
-            ignored.push(name.as_str());
+            ignored.push(name.clone());
         } else {
             let names: Vec<&str> = TLS12_CIPHER_SUITES.iter().map(|(n, _)| *n).collect();
             return Err(WebConfigError::new(
-                key("cipher_suites"),
+                tls_key("cipher_suites"),
                 format!(
                     "{name} is not a TLS 1.2 cipher suite rustls implements; choose from {}",
                     names.join(", ")
@@ -345,90 +426,121 @@ fn tls_settings(
             ));
         }
     }
-    let mut curves = Vec::new();
-    for name in raw.curve_preferences.iter().flatten() {
-        curves.push(match name.as_str() {
-            "X25519" => Curve::X25519,
-            "CurveP256" => Curve::P256,
-            "CurveP384" => Curve::P384,
-            "CurveP521" => {
-                return Err(WebConfigError::new(
-                    key("curve_preferences"),
-                    "CurveP521 is not offered by the TLS library (rustls with ring); use X25519, CurveP256 or CurveP384",
-                ));
-            }
-            other => {
-                return Err(WebConfigError::new(
-                    key("curve_preferences"),
-                    format!("unknown curve {other:?}, expected X25519, CurveP256 or CurveP384"),
-                ));
-            }
-        });
-    }
-    let client_auth = match raw.client_auth_type.as_deref().unwrap_or("") {
-        "" | "NoClientCert" => ClientAuth::None,
-        "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven,
-        "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerify,
-        unverified @ ("RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert") => {
-            return Err(WebConfigError::new(
-                key("client_auth_type"),
-                format!(
-                    "{unverified} accepts client certificates without verifying them, which authenticates nobody; use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) with client_ca_file"
-                ),
-            ));
-        }
-        other => {
-            return Err(WebConfigError::new(
-                key("client_auth_type"),
-                format!(
-                    "unknown value {other:?}, expected NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-                ),
-            ));
-        }
+    Ok(suites)
+}
+
+/// One `curve_preferences` entry, by the toolkit's (Go's) name.
+fn curve(name: &str) -> Result<Curve, WebConfigError> {
+    let why = match name {
+        "X25519" => return Ok(Curve::X25519),
+        "CurveP256" => return Ok(Curve::P256),
+        "CurveP384" => return Ok(Curve::P384),
+        "CurveP521" => "CurveP521 is not offered by the TLS library (rustls with ring); use X25519, CurveP256 or CurveP384".to_string(),
+        other => format!("unknown curve {other:?}, expected X25519, CurveP256 or CurveP384"),
     };
-    let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-    // As in the toolkit: TLS is on when any of these four is set.
-    if !nonempty(&raw.cert_file)
-        && !nonempty(&raw.key_file)
+    Err(WebConfigError::new(tls_key("curve_preferences"), why))
+}
+
+/// `client_auth_type`, refusing the modes that accept a certificate without verifying it.
+fn client_auth(text: &str) -> Result<ClientAuth, WebConfigError> {
+    let why = match text {
+        "" | "NoClientCert" => return Ok(ClientAuth::None),
+        "VerifyClientCertIfGiven" => return Ok(ClientAuth::VerifyIfGiven),
+        "RequireAndVerifyClientCert" => return Ok(ClientAuth::RequireAndVerify),
+        unverified @ ("RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert") => {
+            format!(
+                "{unverified} accepts client certificates without verifying them, which authenticates nobody; use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) with client_ca_file"
+            )
+        }
+        other => format!(
+            "unknown value {other:?}, expected NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+        ),
+    };
+    Err(WebConfigError::new(tls_key("client_auth_type"), why))
+}
+
+/// A PEM given inline (`inline`) or as a file (`file`), at most one of them, as the toolkit
+/// requires; `None` when neither is set.
+fn pem(
+    inline_key: &str,
+    inline: &Option<String>,
+    file: &Option<String>,
+    base: &Path,
+) -> Result<Option<Pem>, WebConfigError> {
+    let set = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
+    match (set(inline), set(file)) {
+        (Some(_), Some(_)) => Err(WebConfigError::new(
+            tls_key(inline_key),
+            format!("set together with {inline_key}_file: give one of them"),
+        )),
+        (Some(text), None) => Ok(Some(Pem::Inline(text))),
+        (None, Some(path)) => Ok(Some(Pem::File(base.join(path)))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn tls_settings(
+    raw: RawTls,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Option<TlsSettings>, WebConfigError> {
+    // Values first, so a bad name is reported even when TLS ends up off (the toolkit
+    // parses them while reading the YAML).
+    let min_version =
+        version(&tls_key("min_version"), raw.min_version.as_deref(), TlsVersion::Tls12)?;
+    let max_version =
+        version(&tls_key("max_version"), raw.max_version.as_deref(), TlsVersion::Tls13)?;
+    let mut ignored = Vec::new();
+    let cipher_suites = cipher_suites(raw.cipher_suites.as_deref().unwrap_or(&[]), &mut ignored)?;
+    let curves =
+        raw.curve_preferences.iter().flatten().map(|n| curve(n)).collect::<Result<_, _>>()?;
+    let client_auth = client_auth(raw.client_auth_type.as_deref().unwrap_or(""))?;
+    let cert = pem("cert", &raw.cert, &raw.cert_file, base)?;
+    let key = pem("key", &raw.key, &raw.key_file, base)?;
+    let client_ca = pem("client_ca", &raw.client_ca, &raw.client_ca_file, base)?;
+    // As in the toolkit: TLS is on when a certificate, key, CA or client auth type is set.
+    if cert.is_none()
+        && key.is_none()
+        && client_ca.is_none()
+        && client_auth == ClientAuth::None
         && raw.client_auth_type.as_deref().unwrap_or("").is_empty()
-        && !nonempty(&raw.client_ca_file)
     {
         return Ok(None);
     }
-    let resolve = |k: &str, value: &Option<String>| -> Result<PathBuf, WebConfigError> {
-        match value.as_deref() {
-            Some(v) if !v.is_empty() => Ok(base.join(v)),
-            _ => Err(WebConfigError::new(key(k), "missing (TLS needs cert_file and key_file)")),
-        }
+    let missing = |k: &str| {
+        WebConfigError::new(
+            tls_key(k),
+            "missing (TLS needs cert_file or cert, and key_file or key)",
+        )
     };
-    let cert_file = resolve("cert_file", &raw.cert_file)?;
-    let key_file = resolve("key_file", &raw.key_file)?;
-    let client_ca_file = match (client_auth, nonempty(&raw.client_ca_file)) {
-        (ClientAuth::None, true) => {
+    let cert = cert.ok_or_else(|| missing("cert_file"))?;
+    let key = key.ok_or_else(|| missing("key_file"))?;
+    let client_ca = match (client_auth, client_ca) {
+        (ClientAuth::None, Some(_)) => {
             return Err(WebConfigError::new(
-                key("client_ca_file"),
+                tls_key("client_ca_file"),
                 "set without a client_auth_type that verifies client certificates",
             ));
         }
-        (ClientAuth::None, false) => None,
-        (_, true) => Some(resolve("client_ca_file", &raw.client_ca_file)?),
-        (_, false) => {
+        (ClientAuth::None, None) => None,
+        (_, Some(ca)) => Some(ca),
+        (_, None) => {
             return Err(WebConfigError::new(
-                key("client_ca_file"),
-                "missing: client certificates are verified against the CAs in client_ca_file",
+                tls_key("client_ca_file"),
+                "missing: client certificates are verified against the CAs in client_ca_file (or client_ca)",
             ));
         }
     };
     let client_allowed_sans = raw.client_allowed_sans.unwrap_or_default();
     if !client_allowed_sans.is_empty() && client_auth == ClientAuth::None {
         return Err(WebConfigError::new(
-            key("client_allowed_sans"),
+            tls_key("client_allowed_sans"),
             "set without a client_auth_type that verifies client certificates",
         ));
     }
     if min_version > max_version {
         return Err(WebConfigError::new(
-            key("min_version"),
+            tls_key("min_version"),
             "is above max_version: no protocol version is left",
         ));
     }
@@ -445,10 +557,10 @@ fn tls_settings(
         ));
     }
     Ok(Some(TlsSettings {
-        cert_file,
-        key_file,
+        cert,
+        key,
         client_auth,
-        client_ca_file,
+        client_ca,
         client_allowed_sans,
         min_version,
         max_version,
@@ -484,8 +596,8 @@ mod tests {
         )
         .unwrap();
         let tls = c.tls.unwrap();
-        assert_eq!(tls.cert_file, Path::new("/etc/exporter/a.crt"));
-        assert_eq!(tls.key_file, Path::new("/abs/a.key"));
+        assert_eq!(tls.cert, Pem::File("/etc/exporter/a.crt".into()));
+        assert_eq!(tls.key, Pem::File("/abs/a.key".into()));
         assert_eq!((tls.min_version, tls.max_version), (TlsVersion::Tls12, TlsVersion::Tls13));
         assert!(tls.prefer_server_cipher_suites);
     }
