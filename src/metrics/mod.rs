@@ -165,26 +165,7 @@ impl Exporter {
                     success.push(vec![name.clone()], f64::from(u8::from(result.is_ok())));
                     truncated.push(vec![name], out.truncated as f64);
                 }
-                let mut unreadable = Family::gauge(
-                    "libproc_pids_unreadable",
-                    "Pids listed but not read this scrape, by reason: vanished (exited meanwhile), permission (EPERM, a sandbox), other.",
-                    &["reason"],
-                );
-                let u = snapshot.unreadable;
-                for (reason, n) in
-                    [("vanished", u.vanished), ("permission", u.permission), ("other", u.other)]
-                {
-                    unreadable.push(vec![reason.into()], n as f64);
-                }
-                families.push((Owner::Exporter, unreadable));
-                families.push((
-                    Owner::Exporter,
-                    Family::single(
-                        "libproc_privileged",
-                        "1 when full information about other users' processes is readable (root).",
-                        f64::from(u8::from(snapshot.privileged)),
-                    ),
-                ));
+                families.extend(snapshot_families(snapshot).map(|f| (Owner::Exporter, f)));
             }
             None => {
                 for Instance { name, .. } in &self.collectors {
@@ -195,28 +176,7 @@ impl Exporter {
             }
         }
         families.extend([duration, success, truncated].map(|f| (Owner::PerCollector, f)));
-        let mut exporter_wide = vec![
-            Family::single(
-                "libproc_snapshot_duration_seconds",
-                "Time to read the process table this scrape.",
-                snapshot_seconds,
-            ),
-            Family {
-                name: "libproc_collections_total",
-                help: "Process-table collections since start; concurrent scrapes share one.",
-                kind: Kind::Counter,
-                label_names: &[],
-                samples: vec![collect::Sample {
-                    labels: Vec::new(),
-                    value: self.collections() as f64,
-                }],
-            },
-            build_info(),
-        ];
-        if self.exporter_metrics {
-            exporter_wide.extend(process::families());
-        }
-        families.extend(exporter_wide.into_iter().map(|f| (Owner::Exporter, f)));
+        families.extend(self.exporter_families(snapshot_seconds).map(|f| (Owner::Exporter, f)));
         let text = encode(families.iter().map(|(_, f)| f));
         Scraped { text, cut, families }
     }
@@ -242,6 +202,56 @@ pub struct Scraped {
     pub families: Vec<(Owner, Family)>,
     /// Whether the deadline passed before every collector ran (those report success 0).
     pub cut: bool,
+}
+
+impl Exporter {
+    /// The exporter's own families: the snapshot's duration, the collection counter, the
+    /// build, and (unless disabled) the `process_*` figures.
+    fn exporter_families(&self, snapshot_seconds: f64) -> impl Iterator<Item = Family> {
+        let mut exporter_wide = vec![
+            Family::single(
+                "libproc_snapshot_duration_seconds",
+                "Time to read the process table this scrape.",
+                snapshot_seconds,
+            ),
+            Family {
+                name: "libproc_collections_total",
+                help: "Process-table collections since start; concurrent scrapes share one.",
+                kind: Kind::Counter,
+                label_names: &[],
+                samples: vec![collect::Sample {
+                    labels: Vec::new(),
+                    value: self.collections() as f64,
+                }],
+            },
+            build_info(),
+        ];
+        if self.exporter_metrics {
+            exporter_wide.extend(process::families());
+        }
+        exporter_wide.into_iter()
+    }
+}
+
+/// What the snapshot says about itself: pids it could not read, and whether it was
+/// privileged.
+fn snapshot_families(snapshot: &Snapshot) -> [Family; 2] {
+    let mut unreadable = Family::gauge(
+        "libproc_pids_unreadable",
+        "Pids listed but not read this scrape, by reason: vanished (exited meanwhile), permission (EPERM, a sandbox), other.",
+        &["reason"],
+    );
+    let u = snapshot.unreadable;
+    for (reason, n) in [("vanished", u.vanished), ("permission", u.permission), ("other", u.other)]
+    {
+        unreadable.push(vec![reason.into()], n as f64);
+    }
+    let privileged = Family::single(
+        "libproc_privileged",
+        "1 when full information about other users' processes is readable (root).",
+        f64::from(u8::from(snapshot.privileged)),
+    );
+    [unreadable, privileged]
 }
 
 /// `libproc_build_info`: constant 1 with the version, git revision, compiler and target.
