@@ -232,7 +232,7 @@ fn malformed_files_are_refused_naming_the_field_and_process() {
         (
             "user key not a uid",
             Box::new(|d| d["users"]["alice"] = json!("alice")),
-            "users: key \"alice\" is not a uid (a decimal number)",
+            "users: key \"alice\" is not a uid (a decimal number, no sign or leading zeros)",
         ),
         (
             "terminal listed twice",
@@ -266,6 +266,69 @@ fn malformed_files_are_refused_naming_the_field_and_process() {
     // Not JSON at all: serde's position.
     let err = snapshot_file::parse("{\"format\": ").map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("line 1 column"), "{err}");
+}
+
+#[test]
+fn duplicate_keys_are_refused_not_last_one_wins() {
+    // serde_json's Value (and any map type) keeps the last of two equal keys, so these files
+    // used to replay pid 7 as pid 51, bash as zsh, mallory as alice.
+    let text = base().to_string();
+    let cases = [
+        (
+            "a process's pid twice",
+            "\"pid\":51,",
+            "\"pid\":51,\"pid\":7,",
+            "processes[3] (pid 51): duplicate field `pid`",
+        ),
+        (
+            "a process's comm twice",
+            "\"comm\":\"zsh\"",
+            "\"comm\":\"zsh\",\"comm\":\"bash\"",
+            "processes[2] (pid 50): duplicate field `comm`",
+        ),
+        (
+            "a uid twice",
+            "\"501\":\"alice\"",
+            "\"501\":\"alice\",\"501\":\"mallory\"",
+            "users: duplicate key \"501\"",
+        ),
+        ("a uid with a leading zero", "\"501\":", "\"0501\":", "users: key \"0501\" is not a uid"),
+        ("a uid with a sign", "\"501\":", "\"+501\":", "users: key \"+501\" is not a uid"),
+        (
+            "a uid beyond u32",
+            "\"501\":",
+            "\"4294967296\":",
+            "users: key \"4294967296\" is not a uid",
+        ),
+        (
+            "a top-level key twice",
+            "\"os\":\"macos\"",
+            "\"os\":\"macos\",\"os\":\"linux\"",
+            "duplicate field `os`",
+        ),
+        (
+            "a terminal's key twice",
+            "\"dev\":268435456",
+            "\"dev\":268435456,\"dev\":1",
+            "duplicate field `dev`",
+        ),
+        (
+            "a limit twice",
+            "\"maxproc\":4176",
+            "\"maxproc\":4176,\"maxproc\":1",
+            "duplicate field `maxproc`",
+        ),
+    ];
+    for (what, from, to, want) in cases {
+        assert_eq!(text.matches(from).count(), 1, "{what}: {from} must occur once in {text}");
+        let err = snapshot_file::parse(&text.replacen(from, to, 1)).map(|_| ()).expect_err(what);
+        let err = err.to_string();
+        assert!(err.contains(want), "{what}: expected {want:?}\n  got {err:?}");
+        // serde_json says where the offending element ends in the file.
+        assert!(err.contains("at line 1 column"), "{what}: no position in {err:?}");
+    }
+    // "0" is the one canonical uid with a zero in front.
+    assert_eq!(parse(&base()).unwrap().users[&0], "root");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Limits, timeouts, shutdown and hostile input against the running binary. Slow scrapes
-//! come from a real slow table (web_support::write_table: many terminals, each a pass over
-//! the process table), not from a test-only delay.
+//! come from a really slow /proc (web_support::slow_procfs: a `stat` that answers late, as a
+//! hung network mount does), not from a test-only delay in the exporter.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,14 +8,13 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::common::{Exporter, http_get, http_request};
-use crate::web_support::{TempDir, open_fds, rss_kib, signal, write_table};
+use crate::web_support::{TempDir, open_fds, rss_kib, signal, slow_procfs};
 
 /// An exporter over a table whose scrape takes one to two seconds in a debug build.
 fn slow_exporter(dir: &TempDir, extra: &[&str]) -> Exporter {
-    let table = dir.join("slow.json");
-    write_table(&table, 5000, 600);
+    let procfs = slow_procfs(dir, Duration::from_millis(1500));
     let mut args =
-        vec!["--source=replay".to_string(), format!("--source.replay-file={}", table.display())];
+        vec!["--source=procfs".to_string(), format!("--path.procfs={}", procfs.display())];
     args.extend(extra.iter().map(|s| s.to_string()));
     Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }

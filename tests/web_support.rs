@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,9 +166,7 @@ pub fn https_get(
 }
 
 /// Writes a replay snapshot of `procs` processes (under 50 parents, 40 users) and `ttys`
-/// terminals. Each scrape lists every terminal's processes with `PROC_TTY_ONLY`, a pass
-/// over the whole table each, so `procs * ttys` sets how long a scrape takes: a real slow
-/// table, no test-only delay.
+/// terminals, every tenth process on one of them.
 pub fn write_table(path: &Path, procs: usize, ttys: usize) {
     let mut out = String::with_capacity(procs * 260 + ttys * 48 + 1024);
     out.push_str(
@@ -202,6 +200,43 @@ pub fn write_table(path: &Path, procs: usize, ttys: usize) {
     }
     out.push_str("]}\n");
     std::fs::write(path, out).unwrap();
+}
+
+/// A /proc whose every read takes `delay`, as a slow network or FUSE mount would: pid 2's
+/// `stat` is a FIFO that a feeder thread answers `delay` after each open. The scrape is
+/// really slow (the exporter waits in `read`), with no test-only delay in the exporter.
+/// Pid 1 is an ordinary process; `sys/kernel` has the limits. The feeder outlives the test
+/// harmlessly if the directory is removed while it waits.
+pub fn slow_procfs(dir: &TempDir, delay: Duration) -> PathBuf {
+    let root = dir.join("proc");
+    std::fs::create_dir_all(root.join("sys/kernel/pty")).unwrap();
+    std::fs::write(root.join("stat"), "cpu 0 0 0 0\nbtime 1700000000\n").unwrap();
+    std::fs::write(root.join("sys/kernel/pid_max"), "4194304\n").unwrap();
+    std::fs::write(root.join("sys/kernel/pty/max"), "4096\n").unwrap();
+    let status = "Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n";
+    let stat = |pid: u32, ppid: u32| {
+        format!(
+            "{pid} (worker) S {ppid} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n"
+        )
+    };
+    for pid in [1, 2] {
+        std::fs::create_dir(root.join(pid.to_string())).unwrap();
+        std::fs::write(root.join(format!("{pid}/status")), status).unwrap();
+    }
+    std::fs::write(root.join("1/stat"), stat(1, 0)).unwrap();
+    let fifo = root.join("2/stat");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: c_path is a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0, "mkfifo");
+    let line = stat(2, 1);
+    std::thread::spawn(move || {
+        // Each open for writing waits for the exporter to open the FIFO for reading.
+        while let Ok(mut writer) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+            std::thread::sleep(delay);
+            let _ = writer.write_all(line.as_bytes());
+        }
+    });
+    root
 }
 
 /// Resident memory of `pid` in KiB, as `ps` reports it (the same on Linux and macOS).

@@ -2,6 +2,8 @@
 //! unreaped zombies per parent.
 
 use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+use crate::libproc::Pid;
+use crate::table::{Process, Snapshot};
 
 /// The `ppid` collector's declaration.
 pub(super) const DEFINITION: Definition = Definition {
@@ -27,6 +29,16 @@ pub(super) const DEFINITION: Definition = Definition {
     build: |s| Box::new(Ppid { top_k: s.get_usize("top-k"), min_children: s.get("min-children") }),
 };
 
+/// The parent a process is counted under, if any. pid 0's "parent" 0 is itself, not a parent.
+/// pid 0 is a parent only where it is a process of the table: xnu's kernel_task (launchd's
+/// parent). Linux's pid 0 is the idle task (`swapper`), which `/proc` does not list, so its
+/// children (init and kthreadd, or a container's init) are left out rather than shown under
+/// a parent with no name.
+fn parent_in(snapshot: &Snapshot) -> impl Fn(&Process) -> Option<Pid> {
+    let pid0_listed = snapshot.find(0).is_some();
+    move |p| (p.pid != 0 && (p.ppid != 0 || pid0_listed)).then_some(p.ppid)
+}
+
 /// The `ppid` collector.
 pub struct Ppid {
     /// `--collector.ppid.top-k`.
@@ -38,9 +50,9 @@ pub struct Ppid {
 impl Collector for Ppid {
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let snapshot = ctx.snapshot;
-        // pid 0's "parent" 0 is itself, not a parent.
-        let children = super::count_by(snapshot, |p| (p.pid != 0).then_some(p.ppid));
-        let zombies = super::count_by(snapshot, |p| p.is_zombie().then_some(p.ppid));
+        let parent = parent_in(snapshot);
+        let children = super::count_by(snapshot, &parent);
+        let zombies = super::count_by(snapshot, |p| p.is_zombie().then(|| parent(p)).flatten());
         let max = children.values().copied().max().unwrap_or(0);
 
         let (kept, dropped) = super::top(children, self.top_k, self.min_children);
@@ -71,5 +83,79 @@ impl Collector for Ppid {
         out.families.push(family);
         out.truncated += dropped + dropped_zombies;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{Comm, Os, State};
+    use crate::users::UserNames;
+
+    fn process(pid: Pid, ppid: Pid, comm: &str) -> Process {
+        Process {
+            pid,
+            ppid,
+            pgid: pid,
+            euid: 0,
+            ruid: 0,
+            svuid: 0,
+            egid: 0,
+            rgid: 0,
+            tty: None,
+            state: State::Sleeping,
+            bsd_status: None,
+            comm: Comm::new(comm.as_bytes()),
+            flags: None,
+            start: None,
+        }
+    }
+
+    /// The `(ppid, parent)` label pairs of `libproc_ppid_processes` for this table.
+    fn parents(os: Os, processes: Vec<Process>) -> Vec<(String, String)> {
+        let snapshot = Snapshot {
+            os,
+            origin: os,
+            processes,
+            unreadable: Default::default(),
+            privileged: true,
+            caller_euid: 0,
+            ttys: vec![],
+            users: Default::default(),
+            limits: Default::default(),
+        };
+        let users = UserNames::new();
+        let mut out = Output::default();
+        let ctx = Context { snapshot: &snapshot, users: &users };
+        // Every parent, however few its children: these tests are about who the parent is.
+        let settings = super::super::Settings::defaults(&DEFINITION).with("min-children", 1);
+        DEFINITION.instance(&settings).collector.collect(&ctx, &mut out).unwrap();
+        let mut pairs: Vec<_> = out.families[0]
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].clone(), s.labels[1].clone()))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    #[test]
+    fn linux_idle_task_is_not_a_nameless_parent() {
+        // /proc has no pid 0: init and kthreadd used to show as children of ppid="0",
+        // parent="" on every Linux host.
+        let linux = vec![
+            process(1, 0, "systemd"),
+            process(2, 0, "kthreadd"),
+            process(3, 2, "rcu_gp"),
+            process(400, 1, "sshd"),
+        ];
+        let want = [("1", "systemd"), ("2", "kthreadd")].map(|(a, b)| (a.into(), b.into()));
+        assert_eq!(parents(Os::Linux, linux), want);
+    }
+
+    #[test]
+    fn kernel_task_stays_launchds_named_parent() {
+        let mac = vec![process(0, 0, "kernel_task"), process(1, 0, "launchd")];
+        assert_eq!(parents(Os::Macos, mac), [("0".into(), "kernel_task".into())]);
     }
 }

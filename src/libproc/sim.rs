@@ -17,7 +17,7 @@
 //! is), shadow processes of an exec in flight (they are never visible, §2.4).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use super::pidinfo::{Pod, ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo};
 use super::{
@@ -76,10 +76,12 @@ pub struct SimProc {
     pub status: u32,
     /// `PROC_FLAG_*` bits other than SLEADER, CTTY and CONTROLT, which are derived.
     pub flags: u32,
-    /// `p_comm` (the kernel keeps 15 bytes of it).
-    pub comm: String,
-    /// `p_name` (31 bytes survive).
-    pub name: String,
+    /// `p_comm` as proc_info copies it out: at most 15 bytes and NUL padding (§3.3). Held
+    /// inline, as the kernel holds it, so a table of a million processes is not two million
+    /// small strings.
+    pub comm: [u8; 16],
+    /// `p_name` as copied out: at most 31 bytes and NUL padding.
+    pub name: [u8; 32],
     /// Nice value.
     pub nice: i32,
     /// Start time, seconds since the epoch.
@@ -92,8 +94,9 @@ pub struct SimProc {
     pub nfiles: u32,
     /// Marked for kdebug filtering.
     pub kdebug: bool,
-    /// What `PROC_PIDTASKINFO` returns.
-    pub task: ProcTaskInfo,
+    /// What `PROC_PIDTASKINFO` returns; `None` for one thread and nothing else counted (96
+    /// bytes a process that almost no test reads).
+    pub task: Option<Box<ProcTaskInfo>>,
 }
 
 impl SimProc {
@@ -118,15 +121,23 @@ impl SimProc {
             svgid: 0,
             status: SRUN,
             flags: super::PROC_FLAG_LP64,
-            comm: comm.to_string(),
-            name: comm.to_string(),
+            comm: c_field(comm),
+            name: c_field(comm),
             nice: 0,
             start_sec: 1_732_700_000,
             start_usec: 0,
             text_path: Some(format!("/usr/bin/{comm}")),
             nfiles: 64,
             kdebug: false,
-            task: ProcTaskInfo { pti_threadnum: 1, ..ProcTaskInfo::default() },
+            task: None,
+        }
+    }
+
+    /// What `PROC_PIDTASKINFO` returns for this process.
+    pub fn task_info(&self) -> ProcTaskInfo {
+        match &self.task {
+            Some(task) => **task,
+            None => ProcTaskInfo { pti_threadnum: 1, ..ProcTaskInfo::default() },
         }
     }
 
@@ -208,10 +219,63 @@ struct Entry {
     phase: Phase,
 }
 
+/// The processes by pid: entries packed in a vector, a map from pid to slot beside it. A map
+/// of whole entries would hold twice their size in empty buckets (at a million processes,
+/// over 500 MB). Every change clears the terminal index, so no caller can forget to.
+#[derive(Debug, Default)]
+struct Procs {
+    entries: Vec<Entry>,
+    slot: HashMap<Pid, u32>,
+    /// Controlling terminal device -> the pids `PROC_TTY_ONLY` lists for it, in list order;
+    /// built on the first such listing after a change. Without it each listing walks the
+    /// whole table: an unprivileged read of T terminals cost N x T.
+    by_tty: OnceLock<HashMap<u32, Vec<Pid>>>,
+}
+
+impl Procs {
+    fn get(&self, pid: Pid) -> Option<&Entry> {
+        self.slot.get(&pid).map(|&i| &self.entries[i as usize])
+    }
+
+    fn get_mut(&mut self, pid: Pid) -> Option<&mut Entry> {
+        self.by_tty.take();
+        self.slot.get(&pid).map(|&i| &mut self.entries[i as usize])
+    }
+
+    fn contains_key(&self, pid: Pid) -> bool {
+        self.slot.contains_key(&pid)
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Adds an entry whose pid the caller checked is free.
+    fn insert(&mut self, entry: Entry) {
+        self.by_tty.take();
+        self.slot.insert(entry.proc.pid, self.entries.len() as u32);
+        self.entries.push(entry);
+    }
+
+    fn remove(&mut self, pid: Pid) {
+        self.by_tty.take();
+        let Some(i) = self.slot.remove(&pid) else { return };
+        self.entries.swap_remove(i as usize);
+        if let Some(moved) = self.entries.get(i as usize) {
+            self.slot.insert(moved.proc.pid, i);
+        }
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.by_tty.take();
+        self.entries.iter_mut()
+    }
+}
+
 /// The simulated process table.
 #[derive(Debug, Default)]
 pub struct SimTable {
-    procs: HashMap<Pid, Entry>,
+    procs: Procs,
     /// Live and exiting pids in insertion order; the kernel walks it from the end (newest
     /// first), so kernel_task, inserted at boot, comes last.
     live: Vec<Pid>,
@@ -225,6 +289,16 @@ impl SimTable {
     /// An empty table (not even kernel_task).
     pub fn new() -> SimTable {
         SimTable::default()
+    }
+
+    /// An empty table with room for `n` processes (a replayed file's), so that it is
+    /// allocated once at its size.
+    pub fn with_capacity(n: usize) -> SimTable {
+        let mut table = SimTable::new();
+        table.procs.entries.reserve_exact(n);
+        table.procs.slot.reserve(n);
+        table.live.reserve_exact(n);
+        table
     }
 
     /// A booted machine: kernel_task (pid 0) and launchd (pid 1), both root.
@@ -247,12 +321,12 @@ impl SimTable {
 
     /// Adds a process in the given phase (a zombie can still show SRUN with INEXIT, §2.4).
     pub fn insert_with_phase(&mut self, proc: SimProc, phase: Phase) -> Result<(), PidTaken> {
-        if self.procs.contains_key(&proc.pid) {
+        if self.procs.contains_key(proc.pid) {
             return Err(PidTaken(proc.pid));
         }
         let pid = proc.pid;
         self.last_pid = self.last_pid.max(pid);
-        self.procs.insert(pid, Entry { proc, phase });
+        self.procs.insert(Entry { proc, phase });
         match phase {
             Phase::Dead => self.zombies.push(pid),
             _ => self.live.push(pid),
@@ -263,7 +337,8 @@ impl SimTable {
     /// Forks `parent`: the child inherits credentials, process group, session and terminal,
     /// gets the next free pid (wrapping at 99999 to 100) and goes to the head of the list.
     pub fn fork(&mut self, parent: Pid) -> Pid {
-        let mut child = self.procs[&parent].proc.clone();
+        let mut child =
+            self.procs.get(parent).expect("fork of a process in the table").proc.clone();
         let pid = self.next_pid();
         child.pid = pid;
         child.ppid = parent;
@@ -280,7 +355,7 @@ impl SimTable {
         let mut pid = self.last_pid;
         loop {
             pid = if pid >= PID_MAX { 100 } else { pid + 1 };
-            if !self.procs.contains_key(&pid) {
+            if !self.procs.contains_key(pid) {
                 self.last_pid = pid;
                 return pid;
             }
@@ -290,9 +365,9 @@ impl SimTable {
     /// Replaces the program of `pid` (exec); in xnu 8792 and later exec moves the process to
     /// the head of the list (§2.4).
     pub fn exec(&mut self, pid: Pid, comm: &str) {
-        if let Some(entry) = self.procs.get_mut(&pid) {
-            entry.proc.comm = comm.to_string();
-            entry.proc.name = comm.to_string();
+        if let Some(entry) = self.procs.get_mut(pid) {
+            entry.proc.comm = c_field(comm);
+            entry.proc.name = c_field(comm);
             self.live.retain(|&p| p != pid);
             self.live.push(pid);
         }
@@ -300,7 +375,7 @@ impl SimTable {
 
     /// Starts exiting `pid`: findable still, with `PROC_FLAG_INEXIT`.
     pub fn begin_exit(&mut self, pid: Pid) {
-        if let Some(entry) = self.procs.get_mut(&pid) {
+        if let Some(entry) = self.procs.get_mut(pid) {
             entry.phase = Phase::Exiting;
             entry.proc.flags |= PROC_FLAG_INEXIT;
         }
@@ -309,7 +384,7 @@ impl SimTable {
     /// `pid` exits: it becomes a zombie (SZOMB, on the zombie list, credentials, group and
     /// session kept until reaped), and its children are reparented to launchd.
     pub fn exit(&mut self, pid: Pid) {
-        let Some(entry) = self.procs.get_mut(&pid) else { return };
+        let Some(entry) = self.procs.get_mut(pid) else { return };
         if entry.phase == Phase::Dead {
             return;
         }
@@ -328,8 +403,8 @@ impl SimTable {
 
     /// The parent reaps zombie `pid`: it is gone.
     pub fn reap(&mut self, pid: Pid) {
-        if self.procs.get(&pid).is_some_and(|e| e.phase == Phase::Dead) {
-            self.procs.remove(&pid);
+        if self.procs.get(pid).is_some_and(|e| e.phase == Phase::Dead) {
+            self.procs.remove(pid);
             self.zombies.retain(|&p| p != pid);
         }
     }
@@ -342,7 +417,7 @@ impl SimTable {
 
     /// Stops (`SSTOP`) or continues (`SRUN`) a live process.
     pub fn set_stopped(&mut self, pid: Pid, stopped: bool) {
-        if let Some(entry) = self.procs.get_mut(&pid) {
+        if let Some(entry) = self.procs.get_mut(pid) {
             entry.proc.status = if stopped { SSTOP } else { SRUN };
         }
     }
@@ -359,27 +434,40 @@ impl SimTable {
 
     /// The process with this pid, in any phase.
     pub fn get(&self, pid: Pid) -> Option<&SimProc> {
-        self.procs.get(&pid).map(|e| &e.proc)
+        self.procs.get(pid).map(|e| &e.proc)
     }
 
     /// Mutable access to a process, in any phase.
     pub fn get_mut(&mut self, pid: Pid) -> Option<&mut SimProc> {
-        self.procs.get_mut(&pid).map(|e| &mut e.proc)
+        self.procs.get_mut(pid).map(|e| &mut e.proc)
     }
 
     /// The phase of `pid`, if it exists.
     pub fn phase(&self, pid: Pid) -> Option<Phase> {
-        self.procs.get(&pid).map(|e| e.phase)
+        self.procs.get(pid).map(|e| e.phase)
     }
 
     /// Every process, in the kernel's list order (live newest first, then zombies).
     pub fn procs(&self) -> impl Iterator<Item = &SimProc> {
-        self.live.iter().rev().chain(self.zombies.iter().rev()).map(|pid| &self.procs[pid].proc)
+        let entry = |pid: &Pid| self.procs.get(*pid).expect("listed pids are in the table");
+        self.live.iter().rev().chain(self.zombies.iter().rev()).map(move |pid| &entry(pid).proc)
+    }
+
+    /// The pids `PROC_TTY_ONLY` matches for `dev`, in list order (see [`SimTable::matches`]).
+    fn on_tty(&self, dev: u32) -> &[Pid] {
+        let index = self.procs.by_tty.get_or_init(|| {
+            let mut index: HashMap<u32, Vec<Pid>> = HashMap::new();
+            for p in self.procs().filter(|p| p.controlt) {
+                index.entry(p.session_tty).or_default().push(p.pid);
+            }
+            index
+        });
+        index.get(&dev).map_or(&[], Vec::as_slice)
     }
 
     /// `nprocs`: live, exiting and zombie processes, kernel_task excluded (§2.2).
     pub fn nprocs(&self) -> usize {
-        self.procs.len() - usize::from(self.procs.contains_key(&0))
+        self.procs.len() - usize::from(self.procs.contains_key(0))
     }
 
     fn matches(proc: &SimProc, kind: u32, info: u32) -> bool {
@@ -524,8 +612,13 @@ impl SimKernel {
         let mut n = 0;
         // The zombie list is walked only when the live walk left room (§2.2 step 5), which
         // `take(capacity)` over the chained walk gives exactly.
-        for proc in table.procs().filter(|p| SimTable::matches(p, kind, info)).take(capacity) {
-            buf[n * 4..n * 4 + 4].copy_from_slice(&proc.pid.to_ne_bytes());
+        let matching: Box<dyn Iterator<Item = Pid>> = if kind == PROC_TTY_ONLY {
+            Box::new(table.on_tty(info).iter().copied())
+        } else {
+            Box::new(table.procs().filter(|p| SimTable::matches(p, kind, info)).map(|p| p.pid))
+        };
+        for pid in matching.take(capacity) {
+            buf[n * 4..n * 4 + 4].copy_from_slice(&pid.to_ne_bytes());
             n += 1;
         }
         Ok(n * 4)
@@ -557,7 +650,7 @@ impl SimKernel {
             return Err(Errno::EOVERFLOW);
         }
         let findzomb = matches!(flavor, PROC_PIDTBSDINFO | PROC_PIDT_SHORTBSDINFO) && arg != 0;
-        let entry = match table.procs.get(&pid) {
+        let entry = match table.procs.get(pid) {
             Some(e) if e.phase != Phase::Dead => e,
             Some(e) if findzomb => e,
             _ => return Err(Errno::ESRCH),
@@ -576,10 +669,10 @@ impl SimKernel {
         match flavor {
             PROC_PIDTBSDINFO => Ok(write_pod(buf, &bsd_info(target))),
             PROC_PIDT_SHORTBSDINFO => Ok(write_pod(buf, &short_info(target))),
-            PROC_PIDTASKINFO => Ok(write_pod(buf, &target.task)),
+            PROC_PIDTASKINFO => Ok(write_pod(buf, &target.task_info())),
             PROC_PIDTASKALLINFO => {
                 write_pod(buf, &bsd_info(target));
-                write_pod(&mut buf[size_of::<ProcBsdInfo>()..], &target.task);
+                write_pod(&mut buf[size_of::<ProcBsdInfo>()..], &target.task_info());
                 Ok(232)
             }
             _ => {
@@ -629,8 +722,8 @@ fn bsd_info(p: &SimProc) -> ProcBsdInfo {
         pbi_svuid: p.svuid,
         pbi_svgid: p.svgid,
         rfu_1: 0,
-        pbi_comm: c_field(&p.comm),
-        pbi_name: c_field(&p.name),
+        pbi_comm: p.comm,
+        pbi_name: p.name,
         pbi_nfiles: p.nfiles,
         pbi_pgid: p.pgid as u32,
         pbi_pjobc: 0,
@@ -648,7 +741,7 @@ fn short_info(p: &SimProc) -> ProcBsdShortInfo {
         pbsi_ppid: p.ppid as u32,
         pbsi_pgid: p.pgid as u32,
         pbsi_status: p.status,
-        pbsi_comm: c_field(&p.comm),
+        pbsi_comm: p.comm,
         // SLEADER and CTTY are computed only for full BSD info (§3.4).
         pbsi_flags: p.flags_full() & !(PROC_FLAG_SLEADER | PROC_FLAG_CTTY),
         pbsi_uid: p.euid,
@@ -690,7 +783,7 @@ impl Kernel for SimKernel {
             PROC_CALLNUM_PIDFDINFO | PROC_CALLNUM_PIDFILEPORTINFO => {
                 // No live process: ESRCH (no zombie lookup); otherwise the same-user check,
                 // then EINVAL, since no descriptor or fileport exists here.
-                let target = table.procs.get(&pid).filter(|e| e.phase != Phase::Dead);
+                let target = table.procs.get(pid).filter(|e| e.phase != Phase::Dead);
                 let target = target.ok_or(Errno::ESRCH)?;
                 self.deny(&call, Some(&target.proc))?;
                 if self.caller_euid != target.proc.euid && self.caller_euid != 0 && !self.entitled {

@@ -132,7 +132,7 @@ impl AsRef<[u8]> for SharedText {
 }
 
 /// Whether an `Accept-Encoding` header allows gzip: `gzip` or `*` listed with a q-value above
-/// 0 (RFC 9110 §12.5.3), `gzip` taking precedence over `*`. `x-gzip` counts as gzip.
+/// 0 (RFC 9110, section 12.5.3), `gzip` taking precedence over `*`. `x-gzip` counts as gzip.
 fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
     let Some(value) = header.and_then(|v| v.to_str().ok()) else { return false };
     let (mut gzip, mut any) = (None, None);

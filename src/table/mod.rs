@@ -145,10 +145,19 @@ pub struct Comm {
 }
 
 impl Comm {
-    /// The first 16 bytes of `raw`, cut at a NUL.
+    /// The first 16 bytes of `raw`, cut at a NUL, without a character cut in two at the end:
+    /// a Linux kernel thread's name in `stat` can be longer than 16 bytes, and xnu keeps 15
+    /// bytes of `p_comm` wherever they end (reference §3.3).
     pub fn new(raw: &[u8]) -> Comm {
         let raw = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
-        let len = raw.len().min(16);
+        let mut len = raw.len().min(16);
+        // Only an incomplete UTF-8 sequence at the cut is dropped; invalid bytes elsewhere are
+        // kept (they are the kernel's, and display lossily).
+        if let Err(e) = std::str::from_utf8(&raw[..len]) {
+            if e.error_len().is_none() {
+                len = e.valid_up_to();
+            }
+        }
         let mut bytes = [0; 16];
         bytes[..len].copy_from_slice(&raw[..len]);
         Comm { bytes, len: len as u8 }
@@ -169,6 +178,22 @@ impl fmt::Display for Comm {
 impl fmt::Debug for Comm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod comm_tests {
+    use super::Comm;
+
+    #[test]
+    fn a_long_name_is_cut_on_a_character_boundary() {
+        // 15 bytes, then a 2-byte character across the 16-byte cut: it used to show as U+FFFD.
+        let name = "kworker/u16:2-eé-events";
+        assert_eq!(name.as_bytes()[15..17], "é".as_bytes()[..]);
+        assert_eq!(Comm::new(name.as_bytes()).to_string(), "kworker/u16:2-e");
+        assert_eq!(Comm::new("aaaaaaaaaaaaaaé".as_bytes()).to_string(), "aaaaaaaaaaaaaaé");
+        // A name that is not UTF-8 keeps its bytes.
+        assert_eq!(Comm::new(b"a\xffb").as_bytes(), b"a\xffb");
     }
 }
 

@@ -26,8 +26,11 @@ const PIDS_PER_WORKER: usize = 256;
 /// work holds up the end of the scrape by at most one block (about 1.5 ms), large enough
 /// that taking one is free.
 const BLOCK: usize = 64;
-/// Big enough for any `stat` and the start of `status` up to the Gid line.
+/// Big enough for any `stat` the kernel writes and the start of `status` up to the Gid line.
+/// A `stat` that fills it is read on to the end (see [`Reader::read_file`]).
 const READ_BUF: usize = 4096;
+/// A `stat` longer than this is not one: the process is counted unreadable.
+const STAT_MAX: usize = 1 << 20;
 
 /// Reads snapshots from a procfs mount.
 pub struct ProcfsSource {
@@ -97,8 +100,8 @@ impl ProcfsSource {
             }
             // SAFETY: d_name of a returned entry is a NUL-terminated name inside it.
             let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
-            if let Some(pid) = parse_u64(name.to_bytes()) {
-                self.pids.push(pid as Pid);
+            if let Some(pid) = parse_pid(name.to_bytes()) {
+                self.pids.push(pid);
             }
         }
         // SAFETY: dir came from opendir and is closed once.
@@ -207,7 +210,7 @@ impl Reader {
         out: &Mutex<Vec<Process>>,
         out_of_descriptors: &AtomicBool,
     ) -> Unreadable {
-        let mut buf = [0u8; READ_BUF];
+        let mut buf = vec![0u8; READ_BUF];
         let mut block = Vec::with_capacity(BLOCK);
         let mut unreadable = Unreadable::default();
         loop {
@@ -233,10 +236,9 @@ impl Reader {
         unreadable
     }
 
-    fn read_one(&self, pid: Pid, buf: &mut [u8]) -> Result<Process, ReadError> {
-        let n = self.read_file(pid, b"stat", buf)?;
+    fn read_one(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
+        let n = self.read_file(pid, b"stat", buf, STAT_MAX)?;
         let stat = parse_stat(&buf[..n]).ok_or(ReadError::Other)?;
-        let start_ticks = stat.start_ticks;
         // The ids come from status, read into the same buffer once stat is done with.
         let mut process = Process {
             pid,
@@ -252,20 +254,28 @@ impl Reader {
             bsd_status: None,
             comm: Comm::new(stat.comm),
             flags: None,
-            start: Some(StartTime {
-                sec: self.boot_time + start_ticks / self.clock_ticks,
-                usec: (start_ticks % self.clock_ticks) * 1_000_000 / self.clock_ticks,
-            }),
+            start: start_time(self.boot_time, stat.start_ticks, self.clock_ticks),
         };
-        let n = self.read_file(pid, b"status", buf)?;
+        // The Uid and Gid lines are near the top: the first buffer of status is enough.
+        let n = self.read_file(pid, b"status", buf, 0)?;
         let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
         [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
         [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
         Ok(process)
     }
 
-    /// `openat(dir, "PID/NAME")`, one `read`, `close`: the bytes read.
-    fn read_file(&self, pid: Pid, name: &[u8], buf: &mut [u8]) -> Result<usize, ReadError> {
+    /// `openat(dir, "PID/NAME")`, `read`, `close`: the bytes read, at the front of `buf`.
+    ///
+    /// One `read` normally. A file that fills `buf` may be longer: with `up_to` above
+    /// `buf.len()` it is read on (growing `buf`) to its end, and one longer than `up_to` is an
+    /// error; with `up_to` 0 the first `buf.len()` bytes are all the caller wants.
+    fn read_file(
+        &self,
+        pid: Pid,
+        name: &[u8],
+        buf: &mut Vec<u8>,
+        up_to: usize,
+    ) -> Result<usize, ReadError> {
         let mut path = [0u8; 40];
         let mut len = write_decimal(&mut path, pid as u64);
         path[len] = b'/';
@@ -280,18 +290,43 @@ impl Reader {
         if fd < 0 {
             return Err(classify(std::io::Error::last_os_error()));
         }
-        // SAFETY: buf is a live, exclusively borrowed buffer of buf.len() bytes; fd is open.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        let read_error = (n < 0).then(std::io::Error::last_os_error);
+        let mut len = 0;
+        let result = loop {
+            let free = &mut buf[len..];
+            // SAFETY: free is a live, exclusively borrowed buffer of free.len() bytes; fd is
+            // open.
+            let n = unsafe { libc::read(fd, free.as_mut_ptr().cast(), free.len()) };
+            if n < 0 {
+                break Err(classify(std::io::Error::last_os_error()));
+            }
+            len += n as usize;
+            if n == 0 || len < buf.len() || up_to == 0 {
+                break Ok(len);
+            }
+            // Full: a procfs file continues where the last read stopped.
+            if len >= up_to {
+                break Err(ReadError::Other);
+            }
+            buf.resize((len * 2).min(up_to + 1), 0);
+        };
         // SAFETY: fd is ours and closed exactly once.
         unsafe { libc::close(fd) };
-        match read_error {
-            Some(e) => Err(classify(e)),
+        match result {
             // An empty file: the task was torn down between open and read.
-            None if n == 0 => Err(ReadError::Vanished),
-            None => Ok(n as usize),
+            Ok(0) => Err(ReadError::Vanished),
+            other => other,
         }
     }
+}
+
+/// A start time from the boot time and the clock ticks after boot. `None` (unknown, written
+/// `null` by `record`) when it does not fit in 64-bit seconds: only a corrupt `btime` or
+/// `starttime` gets there, and a wrapped time would be a made-up one.
+fn start_time(boot_time: u64, ticks: u64, clock_ticks: u64) -> Option<StartTime> {
+    let sec = boot_time.checked_add(ticks / clock_ticks)?;
+    // Below 1,000,000 since ticks % clock_ticks < clock_ticks; u128 cannot overflow.
+    let usec = u128::from(ticks % clock_ticks) * 1_000_000 / u128::from(clock_ticks);
+    Some(StartTime { sec, usec: usec as u64 })
 }
 
 fn classify(error: std::io::Error) -> ReadError {
@@ -321,6 +356,16 @@ fn write_decimal(out: &mut [u8], mut value: u64) -> usize {
     n
 }
 
+/// A `/proc` entry name as a pid: only the kernel's own spelling, canonical decimal in `Pid`
+/// range. `01` would be read as pid 1 (a second copy of it), `4294967297` as pid 1 too and
+/// `2147483648` as a negative pid; such entries are not processes.
+fn parse_pid(name: &[u8]) -> Option<Pid> {
+    if name.len() > 1 && name[0] == b'0' {
+        return None;
+    }
+    Pid::try_from(parse_u64(name)?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +378,83 @@ mod tests {
         assert!(matches!(of(libc::ENOENT), ReadError::Vanished));
         assert!(matches!(of(libc::EACCES), ReadError::Permission));
         assert!(matches!(of(libc::EIO), ReadError::Other));
+    }
+
+    /// A procfs tree in a temporary directory: `stat` with `btime`, and `PID/stat` and
+    /// `PID/status` for each `(entry name, stat line)`.
+    fn fake_proc(test: &str, btime: u64, entries: &[(&str, String)]) -> PathBuf {
+        let root = std::env::temp_dir()
+            .join(format!("libproc-exporter-fake-proc-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("stat"), format!("cpu 1 2 3\nbtime {btime}\n")).unwrap();
+        for (name, stat) in entries {
+            let dir = root.join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("stat"), stat).unwrap();
+            let status = "Name:\tx\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
+            std::fs::write(dir.join("status"), status).unwrap();
+        }
+        root
+    }
+
+    /// A `stat` line: `comm` as given, sleeping, parent `ppid`, started `start` ticks after boot.
+    fn stat_line(pid: Pid, comm: &str, ppid: Pid, start: u64) -> String {
+        format!(
+            "{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0\n"
+        )
+    }
+
+    fn read_fake(root: &Path) -> Snapshot {
+        let snapshot = ProcfsSource::open(root).unwrap().read().unwrap();
+        std::fs::remove_dir_all(root).unwrap();
+        snapshot
+    }
+
+    #[test]
+    fn proc_entries_that_are_not_canonical_pids_are_skipped() {
+        // "01" and "4294967297" used to be read as a second and third pid 1, "2147483648" as
+        // pid -2147483648 (then counted vanished).
+        let entries: Vec<(&str, String)> = ["1", "01", "4294967297", "2147483648", "2147483647"]
+            .iter()
+            .map(|&name| (name, stat_line(1, name, 0, 5)))
+            .collect();
+        let snapshot = read_fake(&fake_proc("names", 1_700_000_000, &entries));
+        let pids: Vec<Pid> = snapshot.processes.iter().map(|p| p.pid).collect();
+        assert_eq!(pids, [1, i32::MAX]);
+        assert_eq!(snapshot.processes[0].comm.to_string(), "1", "read from /proc/1 only");
+        assert_eq!(snapshot.unreadable.total(), 0);
+        for bad in [&b"01"[..], b"00", b"", b"+1", b"-1", b"2147483648", b"99999999999999999999"] {
+            assert_eq!(parse_pid(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_pid(b"0"), Some(0));
+    }
+
+    #[test]
+    fn a_stat_longer_than_the_buffer_is_read_whole_not_misparsed() {
+        // The command name holds a whole fake stat tail; the real one comes after 5000 bytes.
+        // Cut at 4096, the last ')' was the fake one: a zombie whose parent is 99.
+        let comm = format!("a) Z 99 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 7 {}", "x".repeat(5000));
+        let long = stat_line(2, &comm, 1, 5);
+        assert!(long.len() > READ_BUF);
+        let too_long = stat_line(3, &"y".repeat(STAT_MAX), 1, 5);
+        let entries = [("1", stat_line(1, "init", 0, 5)), ("2", long), ("3", too_long)];
+        let snapshot = read_fake(&fake_proc("long-stat", 1_700_000_000, &entries));
+        let p = snapshot.find(2).expect("pid 2 is read");
+        assert_eq!((p.state, p.ppid, p.pgid), (State::Sleeping, 1, 2));
+        assert_eq!(snapshot.find(3), None, "a stat over STAT_MAX is unreadable");
+        assert_eq!(snapshot.unreadable.other, 1);
+    }
+
+    #[test]
+    fn a_start_time_beyond_u64_is_unknown_not_wrapped() {
+        let entries = [("1", stat_line(1, "init", 0, 1000)), ("2", stat_line(2, "b", 1, 0))];
+        let snapshot = read_fake(&fake_proc("btime", u64::MAX - 5, &entries));
+        // 1000 ticks are 10 s (100 Hz) or more: past u64::MAX.
+        assert_eq!(snapshot.find(1).unwrap().start, None);
+        let at_boot = StartTime { sec: u64::MAX - 5, usec: 0 };
+        assert_eq!(snapshot.find(2).unwrap().start, Some(at_boot));
+        assert_eq!(start_time(10, 250, 100), Some(StartTime { sec: 12, usec: 500_000 }));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::darwin::{DarwinSource, TtyDevices};
-pub use super::snapshot_file::parse;
 use super::snapshot_file::{ProcEntry, SnapshotFile};
+pub use super::snapshot_file::{parse, read};
 use super::{Error, Os, Snapshot, Source};
 use crate::libproc::sim::{Phase, SimKernel, SimProc, SimTable};
 use crate::libproc::{NODEV, PROC_FLAG_CONTROLT};
@@ -19,7 +19,7 @@ impl SnapshotFile {
         order.sort_by_key(|p| {
             (p.pid != 0, p.start_sec.unwrap_or(0), p.start_usec.unwrap_or(0), p.pid)
         });
-        let mut table = SimTable::new();
+        let mut table = SimTable::with_capacity(order.len());
         for p in order {
             let mut sim = SimProc::new(p.pid, p.ppid, &p.comm);
             sim.pgid = p.pgid;
@@ -92,11 +92,15 @@ impl Source for ReplaySource {
     }
 }
 
-/// Reads, validates and opens a snapshot file.
+/// Reads, validates and opens a snapshot file. The file is parsed as it is read (its text,
+/// about 225 bytes a process, is never held whole) and the parsed entries are dropped once the
+/// simulated kernel holds the table.
 pub fn open(path: &Path) -> Result<ReplaySource, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| Error::Io { path: path.to_path_buf(), error })?;
-    let file = parse(&text)
-        .map_err(|e| Error::Replay { path: path.to_path_buf(), message: e.to_string() })?;
+    let file =
+        std::fs::File::open(path).map_err(|error| Error::Io { path: path.to_path_buf(), error })?;
+    let file = read(std::io::BufReader::with_capacity(1 << 16, file)).map_err(|e| {
+        // A read error surfaces through serde_json; name the file either way.
+        Error::Replay { path: path.to_path_buf(), message: e.to_string() }
+    })?;
     Ok(ReplaySource::new(&file))
 }

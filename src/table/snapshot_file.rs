@@ -2,9 +2,14 @@
 //! types, parsing and validation (for [`replay`](super::replay)), and writing (for
 //! `libproc_exporter record`). Recording a replayed file gives the same file back.
 //!
-//! Parsing is strict: unknown keys, wrong types, duplicate pids, a parent or terminal that is
-//! not in the file, and states the kernel cannot be in are errors naming the field and the
-//! process.
+//! Parsing is strict: unknown keys, duplicate keys (in any object), wrong types, `users` keys
+//! that are not canonical decimal uids, duplicate pids, a parent or terminal that is not in the
+//! file, and states the kernel cannot be in are errors naming the field and the process.
+//!
+//! The `processes` array is read one element at a time, each straight into a [`ProcEntry`]:
+//! no tree of `serde_json::Value`s (whose maps keep the last of two equal keys, and which cost
+//! over a kilobyte per process) is ever built, so a file of a million processes is parsed in
+//! about the memory its entries take.
 //!
 //! A Linux table is written in xnu's terms, so it replays as a Mac would be read: states
 //! map to the nearest BSD `p_stat` ([`State::to_bsd`](super::State::to_bsd): running,
@@ -13,8 +18,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{self, Write};
+use std::io::Read;
 
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::{Os, Process, Snapshot, Tty};
 use crate::host::Limits;
@@ -50,8 +58,123 @@ struct FileHeader {
     caller_euid: u32,
     limits: Limits,
     ttys: Vec<TtyEntry>,
-    users: BTreeMap<String, String>,
-    processes: Vec<serde_json::Value>,
+    users: Users,
+    processes: Processes,
+}
+
+/// The `users` object: uid -> name. A map type would keep the last of two equal keys and
+/// read `"0501"` or `"+501"` as 501; this visitor refuses both.
+#[derive(Debug)]
+struct Users(BTreeMap<u32, String>);
+
+impl<'de> Deserialize<'de> for Users {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Users, D::Error> {
+        struct UsersVisitor;
+        impl<'de> Visitor<'de> for UsersVisitor {
+            type Value = Users;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of uid -> user name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Users, A::Error> {
+                let mut users = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let uid = canonical_u32(&key).ok_or_else(|| {
+                        de::Error::custom(format!(
+                            "users: key {key:?} is not a uid (a decimal number, no sign or \
+                             leading zeros)"
+                        ))
+                    })?;
+                    let name: String = map.next_value()?;
+                    if users.insert(uid, name).is_some() {
+                        return Err(de::Error::custom(format!("users: duplicate key {key:?}")));
+                    }
+                }
+                Ok(Users(users))
+            }
+        }
+        deserializer.deserialize_map(UsersVisitor)
+    }
+}
+
+/// `s` as a u32 if it is the way Rust (and `record`) writes one: `0`, or digits without a
+/// leading zero. `str::parse` also takes `+501` and `0501`.
+fn canonical_u32(s: &str) -> Option<u32> {
+    let canonical = s == "0" || (!s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+/// The `processes` array, read element by element (see the module doc).
+#[derive(Debug)]
+struct Processes(Vec<ProcEntry>);
+
+impl<'de> Deserialize<'de> for Processes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Processes, D::Error> {
+        struct ProcessesVisitor;
+        impl<'de> Visitor<'de> for ProcessesVisitor {
+            type Value = Processes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of processes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Processes, A::Error> {
+                let mut processes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                // Each element's text is held only while it is parsed: parsing it on its own
+                // lets the error name the process, and serde_json then adds where in the file
+                // the element ends.
+                while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+                    let entry = serde_json::from_str::<ProcEntry>(raw.get()).map_err(|e| {
+                        let at = format!("processes[{}] (pid {})", processes.len(), pid_hint(&raw));
+                        de::Error::custom(format!("{at}: {}", without_position(&e)))
+                    })?;
+                    processes.push(entry);
+                }
+                processes.shrink_to_fit();
+                Ok(Processes(processes))
+            }
+        }
+        deserializer.deserialize_seq(ProcessesVisitor)
+    }
+}
+
+/// The text of the first `pid` value of an element that did not parse, for the error message
+/// (`?` when there is none): the first, because with `"pid":100,"pid":7` the duplicate is the
+/// second.
+fn pid_hint(raw: &RawValue) -> String {
+    struct FirstPid(Option<Box<RawValue>>);
+    impl<'de> Deserialize<'de> for FirstPid {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FirstPid, D::Error> {
+            struct FirstPidVisitor;
+            impl<'de> Visitor<'de> for FirstPidVisitor {
+                type Value = FirstPid;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FirstPid, A::Error> {
+                    let mut first = None;
+                    while let Some(key) = map.next_key::<String>()? {
+                        if key == "pid" && first.is_none() {
+                            first = Some(map.next_value::<Box<RawValue>>()?);
+                        } else {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    Ok(FirstPid(first))
+                }
+            }
+            deserializer.deserialize_map(FirstPidVisitor)
+        }
+    }
+    match serde_json::from_str::<FirstPid>(raw.get()) {
+        Ok(FirstPid(Some(pid))) => pid.get().to_string(),
+        _ => "?".to_string(),
+    }
+}
+
+/// serde_json's message without its " at line L column C", which for an element parsed on its
+/// own counts from the element, not the file.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&suffix).map_or_else(|| text.clone(), str::to_string)
 }
 
 /// One `ttys` entry.
@@ -122,11 +245,18 @@ pub struct SnapshotFile {
 /// Parses and validates a snapshot file's text. Errors name the field and, for a process,
 /// its index and pid.
 pub fn parse(text: &str) -> Result<SnapshotFile, ParseError> {
-    parse_text(text).map_err(ParseError)
+    let header = serde_json::from_str(text).map_err(|e| ParseError(e.to_string()))?;
+    check(header).map_err(ParseError)
 }
 
-fn parse_text(text: &str) -> Result<SnapshotFile, String> {
-    let header: FileHeader = serde_json::from_str(text).map_err(|e| e.to_string())?;
+/// [`parse`], reading from `reader` as it goes: the file's text is never held whole. Pass a
+/// buffered reader.
+pub fn read(reader: impl Read) -> Result<SnapshotFile, ParseError> {
+    let header = serde_json::from_reader(reader).map_err(|e| ParseError(e.to_string()))?;
+    check(header).map_err(ParseError)
+}
+
+fn check(header: FileHeader) -> Result<SnapshotFile, String> {
     if header.format != FORMAT {
         return Err(format!("format: expected {FORMAT:?}, found {:?}", header.format));
     }
@@ -163,24 +293,15 @@ fn parse_text(text: &str) -> Result<SnapshotFile, String> {
     }
     ttys.sort();
 
-    let mut users = BTreeMap::new();
-    for (uid, name) in header.users {
-        let parsed = uid
-            .parse::<u32>()
-            .map_err(|_| format!("users: key {uid:?} is not a uid (a decimal number)"))?;
-        users.insert(parsed, name);
-    }
-
-    let mut processes = Vec::with_capacity(header.processes.len());
-    let mut index_of: HashMap<i32, usize> = HashMap::with_capacity(header.processes.len());
-    for (i, value) in header.processes.into_iter().enumerate() {
-        let pid_hint = value.get("pid").map_or_else(|| "?".to_string(), |p| p.to_string());
-        let at = format!("processes[{i}] (pid {pid_hint})");
-        let entry: ProcEntry = serde_json::from_value(value).map_err(|e| format!("{at}: {e}"))?;
-        if let Some(first) = index_of.insert(entry.pid, i) {
-            return Err(format!("{at}: pid: duplicate of processes[{first}]"));
+    let processes = header.processes.0;
+    let mut index_of: HashMap<i32, usize> = HashMap::with_capacity(processes.len());
+    for (i, p) in processes.iter().enumerate() {
+        if let Some(first) = index_of.insert(p.pid, i) {
+            return Err(format!(
+                "processes[{i}] (pid {}): pid: duplicate of processes[{first}]",
+                p.pid
+            ));
         }
-        processes.push(entry);
     }
     for (i, p) in processes.iter().enumerate() {
         validate(p, &index_of, &tty_devs)
@@ -192,7 +313,7 @@ fn parse_text(text: &str) -> Result<SnapshotFile, String> {
         caller_euid: header.caller_euid,
         limits: header.limits,
         ttys,
-        users,
+        users: header.users.0,
         processes,
     })
 }
