@@ -253,7 +253,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.collector_names(),
-            ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]
+            ["processes", "forks", "uid", "ruid", "tty", "ppid", "tree", "limits"]
         );
         assert_eq!(c.listen[0].candidates[0].port(), 10077);
         assert_eq!(c.server.telemetry_path, "/metrics");
@@ -270,7 +270,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.collector_names(),
-            ["processes", "uid", "ruid", "ppid", "pgrp", "tree", "limits"]
+            ["processes", "forks", "uid", "ruid", "ppid", "pgrp", "tree", "limits"]
         );
     }
 

@@ -7,6 +7,7 @@ mod crash_signal;
 mod darwin_sim;
 mod deploy;
 mod docs;
+mod forks;
 mod golden;
 mod label_stability;
 mod prometheus_e2e;

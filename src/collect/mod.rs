@@ -24,6 +24,7 @@ use std::hash::Hash;
 use crate::table::Snapshot;
 use crate::users::UserNames;
 
+mod forks;
 mod limits;
 mod pgrp;
 mod ppid;
@@ -128,6 +129,8 @@ pub enum CollectError {
     NoSnapshot(String),
     /// A kernel limit it reports could not be read (the sysctl, or /proc/sys, named).
     LimitUnreadable(&'static str),
+    /// A kernel counter it reports could not be read (named).
+    CounterUnreadable(&'static str),
 }
 
 impl fmt::Display for CollectError {
@@ -135,7 +138,9 @@ impl fmt::Display for CollectError {
         match self {
             CollectError::DeadlinePassed => f.write_str("the scrape deadline passed before it ran"),
             CollectError::NoSnapshot(why) => write!(f, "no snapshot to count: {why}"),
-            CollectError::LimitUnreadable(what) => write!(f, "{what} could not be read"),
+            CollectError::LimitUnreadable(what) | CollectError::CounterUnreadable(what) => {
+                write!(f, "{what} could not be read")
+            }
         }
     }
 }
@@ -235,6 +240,7 @@ pub struct Instance {
 /// Every collector, in exposition order.
 pub const ALL: &[&Definition] = &[
     &processes::DEFINITION,
+    &forks::DEFINITION,
     &uid::DEFINITION,
     &ruid::DEFINITION,
     &tty::DEFINITION,

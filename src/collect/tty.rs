@@ -77,6 +77,7 @@ mod tests {
             comm: Comm::new(b"bash"),
             flags: None,
             start: None,
+            uniqueid: None,
         }
     }
 
@@ -98,6 +99,7 @@ mod tests {
             ],
             users: Default::default(),
             limits: Default::default(),
+            forks: None,
         };
         let users = UserNames::new();
         let ctx = Context { snapshot: &snapshot, users: &users };

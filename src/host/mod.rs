@@ -61,6 +61,14 @@ pub fn procfs_limits(procfs: &Path) -> Limits {
     }
 }
 
+/// Processes (and threads: every clone) created since boot, from the `processes` line of
+/// `stat` in the procfs mounted at `procfs`; `None` when it cannot be read. The kernel's
+/// counter only goes up, so no state is kept here.
+pub fn procfs_forks(procfs: &Path) -> Option<u64> {
+    let stat = std::fs::read(procfs.join("stat")).ok()?;
+    procfs_stat::parse_processes(&stat)
+}
+
 /// What the exporter knows about its own process; `None` where the OS does not say.
 #[derive(Debug, Default)]
 pub struct OwnProcess {

@@ -19,6 +19,13 @@ fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// The `processes N` line of `/proc/stat` (proc(5): forks since boot).
+pub fn parse_processes(stat: &[u8]) -> Option<u64> {
+    stat.split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"processes "))
+        .and_then(parse_u64)
+}
+
 /// The fields of `/proc/PID/stat` the exporter uses (proc(5)).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stat<'a> {
@@ -156,6 +163,14 @@ fn rfind_byte(buf: &[u8], byte: u8) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_line_of_proc_stat() {
+        // "procs_running" and "processes" share no prefix with the space; "ctxt" precedes.
+        let stat = b"cpu  1 2 3\nctxt 99\nbtime 1700000000\nprocesses 123456\nprocs_running 2\n";
+        assert_eq!(parse_processes(stat), Some(123456));
+        assert_eq!(parse_processes(b"cpu 1\nprocs_running 2\n"), None);
+    }
 
     #[test]
     fn stat_with_parentheses_and_spaces_in_comm() {

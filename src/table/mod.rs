@@ -212,6 +212,9 @@ pub struct Process {
     pub flags: Option<u32>,
     /// Start time, where the source knows it (full BSD info, `/proc`).
     pub start: Option<StartTime>,
+    /// xnu's `p_uniqueid` (§3.10), where it was read: `record` asks for every process's; a
+    /// scrape reads only the newest one's, into [`Snapshot::forks`].
+    pub uniqueid: Option<u64>,
 }
 
 impl Process {
@@ -270,6 +273,11 @@ pub struct Snapshot {
     pub users: BTreeMap<u32, String>,
     /// The kernel's limits.
     pub limits: Limits,
+    /// Processes created since boot, never less than an earlier snapshot of the same source
+    /// said: the newest live process's `p_uniqueid` on macOS (§3.10), the `processes` line of
+    /// `/proc/stat` on Linux. `None` where the source cannot tell (a replayed file without
+    /// uniqueids).
+    pub forks: Option<u64>,
 }
 
 impl Snapshot {

@@ -163,6 +163,7 @@ impl ProcfsSource {
             ttys,
             users: Default::default(),
             limits: crate::host::procfs_limits(&self.root),
+            forks: crate::host::procfs_forks(&self.root),
         })
     }
 }
@@ -256,6 +257,7 @@ impl Reader {
                 sec: self.boot_time + start_ticks / self.clock_ticks,
                 usec: (start_ticks % self.clock_ticks) * 1_000_000 / self.clock_ticks,
             }),
+            uniqueid: None,
         };
         let n = self.read_file(pid, b"status", buf)?;
         let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
