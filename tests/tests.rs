@@ -2,6 +2,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod citations;
+mod comm;
 mod common;
 mod crash_signal;
 mod darwin_sim;

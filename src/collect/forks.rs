@@ -9,6 +9,7 @@ pub(super) const DEFINITION: Definition = Definition {
     help: "processes created since boot (newest p_uniqueid; Linux /proc/stat processes)",
     default_enabled: true,
     settings: &[],
+    lists: &[],
     build: |_| Box::new(Forks),
 };
 

@@ -24,6 +24,7 @@ use std::hash::Hash;
 use crate::table::Snapshot;
 use crate::users::UserNames;
 
+mod comm;
 mod forks;
 mod limits;
 mod pgrp;
@@ -166,6 +167,18 @@ pub struct Setting {
     pub min: u64,
 }
 
+/// A list setting of one collector: `--collector.NAME.FLAG=A,B`, repeatable, empty by
+/// default.
+#[derive(Debug)]
+pub struct ListSetting {
+    /// The part after `--collector.NAME.`.
+    pub flag: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
+    /// Checks one value; the error says why it is refused (a start-up error).
+    pub check: fn(&str) -> Result<(), String>,
+}
+
 /// Everything about one collector, declared in its own file.
 pub struct Definition {
     /// `--collector.NAME`, and the `collector` label of its duration and success.
@@ -174,8 +187,10 @@ pub struct Definition {
     pub help: &'static str,
     /// On unless `--no-collector.NAME` (or `--collector.disable-defaults`).
     pub default_enabled: bool,
-    /// Its own flags.
+    /// Its own numeric flags.
     pub settings: &'static [Setting],
+    /// Its own list flags.
+    pub lists: &'static [ListSetting],
     /// Builds it from its settings' values.
     pub build: fn(&Settings) -> Box<dyn Collector>,
 }
@@ -200,27 +215,49 @@ impl Definition {
 
 /// The values of one collector's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings(Vec<(&'static str, u64)>);
+pub struct Settings {
+    numbers: Vec<(&'static str, u64)>,
+    lists: Vec<(&'static str, Vec<String>)>,
+}
 
 impl Settings {
-    /// Every setting of `definition` at its default.
+    /// Every setting of `definition` at its default (lists empty).
     pub fn defaults(definition: &Definition) -> Settings {
-        Settings(definition.settings.iter().map(|s| (s.flag, s.default)).collect())
+        Settings {
+            numbers: definition.settings.iter().map(|s| (s.flag, s.default)).collect(),
+            lists: definition.lists.iter().map(|l| (l.flag, Vec::new())).collect(),
+        }
     }
 
     /// The same with `flag` set to `value` (`flag` must be one of the collector's).
     pub fn with(mut self, flag: &str, value: u64) -> Settings {
-        let slot = self.0.iter_mut().find(|(f, _)| *f == flag);
+        let slot = self.numbers.iter_mut().find(|(f, _)| *f == flag);
         slot.unwrap_or_else(|| panic!("no setting {flag}")).1 = value;
+        self
+    }
+
+    /// The same with the list `flag` set to `values` (`flag` must be one of the collector's).
+    pub fn with_list(mut self, flag: &str, values: Vec<String>) -> Settings {
+        let slot = self.lists.iter_mut().find(|(f, _)| *f == flag);
+        slot.unwrap_or_else(|| panic!("no list setting {flag}")).1 = values;
         self
     }
 
     /// The value of `flag`. Factories ask only for their own flags, so a miss is a bug in
     /// the definition, found by the first test that builds the collector.
     pub fn get(&self, flag: &str) -> u64 {
-        self.0.iter().find(|(f, _)| *f == flag).map(|&(_, v)| v).unwrap_or_else(|| {
+        self.numbers.iter().find(|(f, _)| *f == flag).map(|&(_, v)| v).unwrap_or_else(|| {
             panic!("the collector reads --collector.*.{flag} without declaring it")
         })
+    }
+
+    /// The values of the list `flag` (a miss is a bug in the definition, as for [`get`]).
+    ///
+    /// [`get`]: Settings::get
+    pub fn get_list(&self, flag: &str) -> &[String] {
+        self.lists.iter().find(|(f, _)| *f == flag).map(|(_, v)| v.as_slice()).unwrap_or_else(
+            || panic!("the collector reads --collector.*.{flag} without declaring it"),
+        )
     }
 
     /// [`Settings::get`] as a count of series.
@@ -245,6 +282,7 @@ pub const ALL: &[&Definition] = &[
     &ruid::DEFINITION,
     &tty::DEFINITION,
     &ppid::DEFINITION,
+    &comm::DEFINITION,
     &pgrp::DEFINITION,
     &tree::DEFINITION,
     &limits::DEFINITION,

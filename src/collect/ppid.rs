@@ -24,6 +24,7 @@ pub(super) const DEFINITION: Definition = Definition {
             min: 0,
         },
     ],
+    lists: &[],
     build: |s| Box::new(Ppid { top_k: s.get_usize("top-k"), min_children: s.get("min-children") }),
 };
 
