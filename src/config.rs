@@ -261,7 +261,18 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.collector_names(),
-            ["processes", "forks", "uid", "ruid", "tty", "ppid", "comm", "tree", "limits"]
+            [
+                "processes",
+                "forks",
+                "uid",
+                "ruid",
+                "tty",
+                "ppid",
+                "comm",
+                "tree",
+                "limits",
+                "threads"
+            ]
         );
         assert_eq!(c.listen[0].candidates[0].port(), 10077);
         assert_eq!(c.server.telemetry_path, "/metrics");
@@ -278,7 +289,18 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.collector_names(),
-            ["processes", "forks", "uid", "ruid", "ppid", "comm", "pgrp", "tree", "limits"]
+            [
+                "processes",
+                "forks",
+                "uid",
+                "ruid",
+                "ppid",
+                "comm",
+                "pgrp",
+                "tree",
+                "limits",
+                "threads"
+            ]
         );
     }
 

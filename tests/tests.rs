@@ -34,6 +34,8 @@ mod container;
 #[cfg(target_os = "linux")]
 mod descriptors;
 #[cfg(target_os = "linux")]
+mod linux_threads;
+#[cfg(target_os = "linux")]
 mod linux_tree;
 #[cfg(target_os = "linux")]
 mod listpids_agrees_with_pgrep;

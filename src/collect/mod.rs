@@ -31,6 +31,7 @@ mod pgrp;
 mod ppid;
 mod processes;
 mod ruid;
+mod threads;
 mod tree;
 mod tty;
 mod uid;
@@ -286,6 +287,7 @@ pub const ALL: &[&Definition] = &[
     &pgrp::DEFINITION,
     &tree::DEFINITION,
     &limits::DEFINITION,
+    &threads::DEFINITION,
 ];
 
 /// The collectors on by default, with their default settings.

@@ -79,6 +79,7 @@ mod tests {
             flags: None,
             start: None,
             uniqueid: None,
+            threads: None,
         }
     }
 
@@ -101,6 +102,7 @@ mod tests {
             users: Default::default(),
             limits: Default::default(),
             forks: None,
+            threads_max: None,
         };
         let users = UserNames::new();
         let ctx = Context { snapshot: &snapshot, users: &users };

@@ -69,6 +69,13 @@ pub fn procfs_forks(procfs: &Path) -> Option<u64> {
     procfs_stat::parse_processes(&stat)
 }
 
+/// Linux's `kernel.threads-max` from the procfs mounted at `procfs`; `None` when it cannot
+/// be read.
+pub fn procfs_threads_max(procfs: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(procfs.join("sys/kernel/threads-max")).ok()?;
+    text.trim().parse().ok()
+}
+
 /// What the exporter knows about its own process; `None` where the OS does not say.
 #[derive(Debug, Default)]
 pub struct OwnProcess {

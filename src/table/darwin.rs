@@ -223,6 +223,7 @@ impl<K: Kernel> DarwinSource<K> {
             users: self.users.clone(),
             limits: self.limits.unwrap_or_else(host::kernel_limits),
             forks,
+            threads_max: None,
         })
     }
 }
@@ -282,6 +283,7 @@ impl From<&ProcBsdInfo> for Process {
             flags: Some(info.pbi_flags),
             start: Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec }),
             uniqueid: None,
+            threads: None,
         }
     }
 }
@@ -306,6 +308,7 @@ impl From<&ProcBsdShortInfo> for Process {
             flags: Some(info.pbsi_flags),
             start: None,
             uniqueid: None,
+            threads: None,
         }
     }
 }

@@ -215,6 +215,9 @@ pub struct Process {
     /// xnu's `p_uniqueid` (§3.10), where it was read: `record` asks for every process's; a
     /// scrape reads only the newest one's, into [`Snapshot::forks`].
     pub uniqueid: Option<u64>,
+    /// Threads (Linux `Threads:` in `status`); `None` where the source does not read them
+    /// (macOS: only task info has them, one more call per process and same-user only).
+    pub threads: Option<u32>,
 }
 
 impl Process {
@@ -278,6 +281,8 @@ pub struct Snapshot {
     /// `/proc/stat` on Linux. `None` where the source cannot tell (a replayed file without
     /// uniqueids).
     pub forks: Option<u64>,
+    /// Most threads the kernel allows (Linux `kernel.threads-max`); `None` elsewhere.
+    pub threads_max: Option<u64>,
 }
 
 impl Snapshot {

@@ -164,6 +164,7 @@ impl ProcfsSource {
             users: Default::default(),
             limits: crate::host::procfs_limits(&self.root),
             forks: crate::host::procfs_forks(&self.root),
+            threads_max: crate::host::procfs_threads_max(&self.root),
         })
     }
 }
@@ -258,11 +259,13 @@ impl Reader {
                 usec: (start_ticks % self.clock_ticks) * 1_000_000 / self.clock_ticks,
             }),
             uniqueid: None,
+            threads: None,
         };
         let n = self.read_file(pid, b"status", buf)?;
         let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
         [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
         [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
+        process.threads = ids.threads;
         Ok(process)
     }
 
