@@ -5,8 +5,9 @@
 //!
 //! A collector declares itself in its own file, as node_exporter's do: `collect/NAME.rs`
 //! exports one [`Definition`] (name, one line of help, on by default or not, its own
-//! `--collector.NAME.FLAG` settings with their defaults and minimums, and a factory that
-//! builds it from those settings). Add that file, one `mod NAME;` and one entry in [`ALL`]
+//! `--collector.NAME.FLAG` settings with their defaults and minimums, its list settings
+//! (repeatable, comma-separated, each value checked at start-up), and a factory that builds
+//! it from those settings). Add that file, one `mod NAME;` and one entry in [`ALL`]
 //! (the exposition order); `--collector.NAME`, `--no-collector.NAME` and the settings flags
 //! are generated from the definition, validated by `config`, and the README's flags and
 //! metrics tables and the golden file (`UPDATE_GOLDEN=1 cargo test golden`) say what it adds
