@@ -3,7 +3,7 @@
 //! `cargo bench --bench sim_costs` sweeps the macOS path on SimKernel over N processes and T
 //! terminal devices and prints, per (N, T): `__proc_info` calls per snapshot (unprivileged
 //! and as root), heap allocations per snapshot and per whole scrape (collectors and text
-//! included). It exits 1 when a goal is missed: more than N + T + 3 calls, or allocations that
+//! included). It exits 1 when a goal is missed: more than N + T + 4 calls, or allocations that
 //! grow with N (a per-pid allocation) instead of staying a constant number of buffer growths.
 //!
 //! `cargo bench --bench sim_costs -- procfs [ROOT]` counts the allocations of one warm
@@ -182,16 +182,16 @@ fn sweep() -> bool {
     println!("|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|");
     let mut ok = true;
     for r in &rows {
-        let within = r.calls <= (r.n + r.t + 3) as u64 && r.calls_root <= (r.n + 3) as u64;
+        let within = r.calls <= (r.n + r.t + 4) as u64 && r.calls_root <= (r.n + 4) as u64;
         ok &= within;
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.0} |",
             r.n,
             r.t,
             r.calls,
-            r.n + r.t + 3,
+            r.n + r.t + 4,
             r.calls_root,
-            r.n + 3,
+            r.n + 4,
             if within { "yes" } else { "NO" },
             r.snapshot_allocs,
             r.snapshot_allocs_root,
@@ -230,7 +230,7 @@ fn sweep() -> bool {
 }
 
 /// A laptop's /dev (T = 140: console, 128 legacy ptys, 9 open ptys, Bluetooth serial): the
-/// calls of one warm unprivileged snapshot with `k` terminals in use, against N + k + 3.
+/// calls of one warm unprivileged snapshot with `k` terminals in use, against N + k + 4.
 fn laptop_sweep() -> bool {
     println!("Laptop /dev (T = 140), unprivileged, k terminals in use:");
     println!();
@@ -247,8 +247,8 @@ fn laptop_sweep() -> bool {
             let before = kernel.calls();
             source.read().expect("snapshot");
             let calls = kernel.calls() - before;
-            ok &= calls <= (n + k + 3) as u64;
-            println!("| {n} | {t} | {k} | {calls} | {} | {} |", n + k + 3, n + t + 3);
+            ok &= calls <= (n + k + 4) as u64;
+            println!("| {n} | {t} | {k} | {calls} | {} | {} |", n + k + 4, n + t + 4);
         }
     }
     println!();

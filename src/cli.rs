@@ -143,6 +143,8 @@ pub struct CollectorFlags {
     pub enabled: Vec<(&'static collect::Definition, bool)>,
     /// Each collector's settings as given (defaults where not), in the same order.
     pub settings: Vec<Vec<(&'static collect::Setting, u64)>>,
+    /// Each collector's list settings as given (every value of every use), in the same order.
+    pub lists: Vec<Vec<(&'static collect::ListSetting, Vec<String>)>>,
 }
 
 const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
@@ -152,8 +154,9 @@ fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 
-/// The generated flag ids: (`collector.NAME`, `no-collector.NAME`, the settings' ids).
-type FlagIds = (&'static str, &'static str, Vec<&'static str>);
+/// The generated flag ids: (`collector.NAME`, `no-collector.NAME`, the settings' ids, the
+/// list settings' ids).
+type FlagIds = (&'static str, &'static str, Vec<&'static str>, Vec<&'static str>);
 
 fn flag_ids() -> &'static [FlagIds] {
     static IDS: OnceLock<Vec<FlagIds>> = OnceLock::new();
@@ -161,12 +164,12 @@ fn flag_ids() -> &'static [FlagIds] {
         collect::ALL
             .iter()
             .map(|d| {
-                let settings =
-                    d.settings.iter().map(|s| leak(format!("collector.{}.{}", d.name, s.flag)));
+                let id = |flag: &str| leak(format!("collector.{}.{flag}", d.name));
                 (
                     leak(format!("collector.{}", d.name)),
                     leak(format!("no-collector.{}", d.name)),
-                    settings.collect(),
+                    d.settings.iter().map(|s| id(s.flag)).collect(),
+                    d.lists.iter().map(|l| id(l.flag)).collect(),
                 )
             })
             .collect()
@@ -185,7 +188,8 @@ impl FromArgMatches for CollectorFlags {
         let defaults = !matches.get_flag(DISABLE_DEFAULTS);
         self.enabled.clear();
         self.settings.clear();
-        for (definition, (on, off, settings)) in collect::ALL.iter().zip(flag_ids()) {
+        self.lists.clear();
+        for (definition, (on, off, settings, lists)) in collect::ALL.iter().zip(flag_ids()) {
             // The two flags override each other, so the last one given wins.
             let enabled = if matches.get_flag(on) {
                 true
@@ -199,6 +203,11 @@ impl FromArgMatches for CollectorFlags {
                 (setting, matches.get_one::<u64>(id).copied().unwrap_or(setting.default))
             });
             self.settings.push(values.collect());
+            let lists = definition.lists.iter().zip(lists).map(|(list, id)| {
+                let given = matches.get_many::<String>(id).into_iter().flatten();
+                (list, given.cloned().collect())
+            });
+            self.lists.push(lists.collect());
         }
         Ok(())
     }
@@ -212,7 +221,7 @@ impl Args for CollectorFlags {
                 .action(ArgAction::SetTrue)
                 .help("Run only the collectors enabled with --collector.NAME"),
         );
-        for (definition, (on, off, settings)) in collect::ALL.iter().zip(flag_ids()) {
+        for (definition, (on, off, settings, lists)) in collect::ALL.iter().zip(flag_ids()) {
             let default = if definition.default_enabled { "on" } else { "off" };
             cmd = cmd
                 .arg(Arg::new(*on).long(*on).action(ArgAction::SetTrue).overrides_with(*off).help(
@@ -236,6 +245,16 @@ impl Args for CollectorFlags {
                         .value_parser(clap::value_parser!(u64))
                         .default_value(leak(setting.default.to_string()))
                         .help(setting.help),
+                );
+            }
+            for (list, id) in definition.lists.iter().zip(lists) {
+                cmd = cmd.arg(
+                    Arg::new(*id)
+                        .long(*id)
+                        .value_name("NAME,...")
+                        .action(ArgAction::Append)
+                        .value_delimiter(',')
+                        .help(list.help),
                 );
             }
         }

@@ -231,7 +231,15 @@ pub fn table(snapshot: &Snapshot, pids: &[Pid]) -> String {
 /// Runs `record`: the current table as a snapshot file, written to `output` (created or
 /// truncated) or to standard output.
 pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
-    let snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
+    let mut snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
+    // A scrape reads one uniqueid (the newest process's); a recording keeps every process's,
+    // one more call each, where the source has them (§3.10).
+    if let (Some(kernel), Some(_)) = (source.kernel(), snapshot.forks) {
+        for p in &mut snapshot.processes {
+            let info = crate::libproc::pid_uniqid_info(kernel, p.pid, true);
+            p.uniqueid = info.ok().map(|info| info.p_uniqueid);
+        }
+    }
     let text = crate::table::snapshot_file::to_json(&snapshot, &UserNames::new());
     match output {
         Some(path) => {

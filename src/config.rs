@@ -160,8 +160,16 @@ impl Config {
         }
         let mut collectors = Vec::new();
         let flags = &cli.collectors;
-        for (&(definition, enabled), values) in flags.enabled.iter().zip(&flags.settings) {
+        let given = flags.enabled.iter().zip(&flags.settings).zip(&flags.lists);
+        for ((&(definition, enabled), values), lists) in given {
             let mut settings = Settings::defaults(definition);
+            for (list, values) in lists {
+                let flag = || format!("--collector.{}.{}", definition.name, list.flag);
+                for value in values {
+                    (list.check)(value).map_err(|why| ConfigError::new(&flag(), value, why))?;
+                }
+                settings = settings.with_list(list.flag, values.clone());
+            }
             for &(setting, value) in values {
                 // Checked whether the collector runs or not: a bad flag is a bad flag.
                 if value < setting.min {
@@ -253,7 +261,18 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.collector_names(),
-            ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]
+            [
+                "processes",
+                "forks",
+                "uid",
+                "ruid",
+                "tty",
+                "ppid",
+                "comm",
+                "tree",
+                "limits",
+                "threads"
+            ]
         );
         assert_eq!(c.listen[0].candidates[0].port(), 10077);
         assert_eq!(c.server.telemetry_path, "/metrics");
@@ -270,7 +289,18 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.collector_names(),
-            ["processes", "uid", "ruid", "ppid", "pgrp", "tree", "limits"]
+            [
+                "processes",
+                "forks",
+                "uid",
+                "ruid",
+                "ppid",
+                "comm",
+                "pgrp",
+                "tree",
+                "limits",
+                "threads"
+            ]
         );
     }
 
@@ -279,6 +309,24 @@ mod tests {
         let c = config(&["--collector.disable-defaults", "--collector.uid", "--collector.pgrp"]);
         assert_eq!(c.unwrap().collector_names(), ["uid", "pgrp"]);
         assert!(config(&["--collector.disable-defaults"]).unwrap().collectors.is_empty());
+    }
+
+    #[test]
+    fn comm_names_repeat_and_split_on_commas() {
+        let c = config(&["--collector.comm.names=sshd,cron", "--collector.comm.names", "launchd"]);
+        let c = c.unwrap();
+        let comm = c.collectors.iter().find(|(d, _)| d.name == "comm").unwrap();
+        assert_eq!(comm.1.get_list("names"), ["sshd", "cron", "launchd"]);
+        assert_eq!(comm.1.get("top-k"), 20);
+    }
+
+    #[test]
+    fn a_comm_name_longer_than_the_kernel_keeps_stops_start_up_saying_what_it_keeps() {
+        let err = config(&["--collector.comm.names=sshd,com.apple.WebKit.Networking"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--collector.comm.names"), "{err}");
+        assert!(err.contains("would keep \"com.apple.WebKi\""), "{err}");
     }
 
     #[test]

@@ -22,10 +22,7 @@ fn fake_procfs() -> TempDir {
 
 fn fake_procfs_of(processes: usize) -> TempDir {
     let dir = TempDir::new("fd_procfs");
-    std::fs::write(dir.0.join("stat"), "cpu 0 0 0 0\nbtime 1700000000\n").unwrap();
-    std::fs::create_dir_all(dir.0.join("sys/kernel/pty")).unwrap();
-    std::fs::write(dir.0.join("sys/kernel/pid_max"), "4194304\n").unwrap();
-    std::fs::write(dir.0.join("sys/kernel/pty/max"), "4096\n").unwrap();
+    crate::common::fake_proc_root(&dir.0);
     for pid in 1..=processes {
         let p = dir.0.join(pid.to_string());
         std::fs::create_dir(&p).unwrap();

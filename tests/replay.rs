@@ -421,3 +421,20 @@ fn a_hundred_thousand_process_replay_stays_under_a_kilobyte_per_process() {
     eprintln!("100,000 processes ({size} bytes of JSON): record peaked at {kib} KiB");
     assert!(kib < 100 * 1024, "{kib} KiB for 100,000 processes");
 }
+
+#[test]
+fn a_file_without_uniqueids_replays_without_a_fork_count_and_one_with_them_serves_it() {
+    use libproc_exporter::table::Source;
+    use libproc_exporter::table::replay::ReplaySource;
+    // Files from before the fork counter (and every Linux recording) still load.
+    let old = parse(&base()).unwrap();
+    assert_eq!(ReplaySource::new(&old).snapshot().unwrap().forks, None);
+    let mut doc = base();
+    for (p, id) in doc["processes"].as_array_mut().unwrap().iter_mut().zip([0, 1, 900, 950]) {
+        p["uniqueid"] = json!(id);
+    }
+    let file = parse(&doc).unwrap();
+    assert_eq!(file.processes[2].uniqueid, Some(900));
+    // zsh is the newest live process; make (950) is a zombie, listed after it (§3.10).
+    assert_eq!(ReplaySource::new(&file).snapshot().unwrap().forks, Some(900));
+}

@@ -1,10 +1,11 @@
 //! What a snapshot of the macOS path costs in `__proc_info` calls, counted on SimKernel.
 //!
-//! Unprivileged, N + k + 3: the size probe and the fill of `PROC_ALL_PIDS`, the privilege
-//! probe, short info for each of the N pids and `PROC_TTY_ONLY` for k of the T terminal
+//! Unprivileged, N + k + 4: the size probe and the fill of `PROC_ALL_PIDS`, the privilege
+//! probe, short info for each of the N pids, the newest process's uniqueid for the fork
+//! counter (reference §3.10) and `PROC_TTY_ONLY` for k of the T terminal
 //! devices: none when no process has `PROC_FLAG_CONTROLT`, the terminals in use when the
 //! devices are asked most-likely-first, all T when a session lost its terminal.
-//! Privileged, the tty listings go (full info carries the tty): N + 3. The
+//! Privileged, the tty listings go (full info carries the tty): N + 4. The
 //! calls are O(N) in the kernel under its process-list lock, so a per-pid filtered listing
 //! (O(N^2)) sneaking into the reader is what these tests catch. A count, not a timing;
 //! `benches/sim_costs.rs` reports the same counts with heap allocations beside them.
@@ -58,13 +59,13 @@ fn assert_calls_within(sizes: &[(usize, usize)], caller_euid: u32, bound: fn(usi
 }
 
 #[test]
-fn unprivileged_snapshot_makes_at_most_n_plus_t_plus_3_calls() {
-    assert_calls_within(&SIZES, USER, |n, t| (n + t + 3) as u64);
+fn unprivileged_snapshot_makes_at_most_n_plus_t_plus_4_calls() {
+    assert_calls_within(&SIZES, USER, |n, t| (n + t + 4) as u64);
 }
 
 #[test]
-fn privileged_snapshot_makes_at_most_n_plus_3_calls() {
-    assert_calls_within(&SIZES, 0, |n, _| (n + 3) as u64);
+fn privileged_snapshot_makes_at_most_n_plus_4_calls() {
+    assert_calls_within(&SIZES, 0, |n, _| (n + 4) as u64);
 }
 
 /// One warm unprivileged snapshot of `table` with the terminal devices `ttys` (in the order
@@ -102,7 +103,7 @@ fn a_headless_table_makes_no_terminal_listing_at_all() {
         let (table, dev) = sim_table::laptop(n, 0);
         assert_eq!(dev.len(), 140, "a laptop's /dev");
         let (calls, snapshot) = warm_calls(table, dev);
-        assert_eq!(calls, n as u64 + 3, "n={n}: N + 3");
+        assert_eq!(calls, n as u64 + 4, "n={n}: N + 4");
         assert!(snapshot.processes.iter().all(|p| p.tty.is_none()));
     }
 }
@@ -127,7 +128,7 @@ fn three_terminals_in_use_cost_three_listings_whatever_the_device_order() {
     }
     for (i, order) in orders.into_iter().enumerate() {
         let (calls, snapshot) = warm_calls(sim_table::laptop(n, 3).0, order);
-        assert_eq!(calls, n as u64 + 3 + 3, "order {i}: N + 3 + 3");
+        assert_eq!(calls, n as u64 + 3 + 4, "order {i}: N + 3 + 4");
         assert_eq!(ttys_of(&snapshot), expected, "order {i}: the privileged reading");
     }
 }
@@ -153,7 +154,7 @@ fn a_revoked_terminal_makes_the_scan_run_to_the_end_and_stay_correct() {
     let expected = privileged_ttys(privileged_table, dev.clone());
     let t = dev.len() as u64;
     let (calls, snapshot) = warm_calls(table, dev);
-    assert_eq!(calls, n as u64 + t + 3, "N + T + 3");
+    assert_eq!(calls, n as u64 + t + 4, "N + T + 4");
     assert_eq!(ttys_of(&snapshot), expected);
     let p = snapshot.find(revoked).expect("the revoked process is listed");
     assert_eq!(p.tty, None);

@@ -315,7 +315,8 @@ fn collect_and_exclude_choose_collectors_per_request_as_node_exporter_does() {
 
     let all_but = http_get(addr, "/metrics?exclude[]=uid&exclude[]=ruid&other=ignored").unwrap();
     assert_eq!(all_but.status, 200);
-    assert_eq!(collectors_in(&all_but.body), ["processes", "tty", "ppid", "tree", "limits"]);
+    let rest = ["processes", "forks", "tty", "ppid", "comm", "tree", "limits", "threads"];
+    assert_eq!(collectors_in(&all_but.body), rest);
     assert!(!all_but.body.contains("libproc_ruid_processes{"));
 
     for (query, why) in [
@@ -333,6 +334,6 @@ fn collect_and_exclude_choose_collectors_per_request_as_node_exporter_does() {
     let everything = http_get(addr, "/metrics").unwrap();
     assert_eq!(
         collectors_in(&everything.body),
-        ["processes", "uid", "ruid", "tty", "ppid", "tree", "limits"]
+        ["processes", "forks", "uid", "ruid", "tty", "ppid", "comm", "tree", "limits", "threads"]
     );
 }

@@ -13,7 +13,7 @@ use crate::web_support::signal;
 /// A /proc with one process whose `stat` is a FIFO nobody writes: opening it blocks.
 fn hung_procfs() -> TempDir {
     let dir = TempDir::new("hung_procfs");
-    std::fs::write(dir.0.join("stat"), "cpu 0 0 0 0\nbtime 1700000000\n").unwrap();
+    crate::common::fake_proc_root(&dir.0);
     std::fs::create_dir(dir.0.join("1")).unwrap();
     let fifo = CString::new(dir.0.join("1/stat").as_os_str().as_bytes()).unwrap();
     // SAFETY: `fifo` is a NUL-terminated path that outlives the call.

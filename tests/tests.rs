@@ -2,11 +2,13 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod citations;
+mod comm;
 mod common;
 mod crash_signal;
 mod darwin_sim;
 mod deploy;
 mod docs;
+mod forks;
 mod golden;
 mod label_stability;
 mod prometheus_e2e;
@@ -31,6 +33,8 @@ mod binary_serves_real_processes;
 mod container;
 #[cfg(target_os = "linux")]
 mod descriptors;
+#[cfg(target_os = "linux")]
+mod linux_threads;
 #[cfg(target_os = "linux")]
 mod linux_tree;
 #[cfg(target_os = "linux")]

@@ -209,10 +209,7 @@ pub fn write_table(path: &Path, procs: usize, ttys: usize) {
 /// harmlessly if the directory is removed while it waits.
 pub fn slow_procfs(dir: &TempDir, delay: Duration) -> PathBuf {
     let root = dir.join("proc");
-    std::fs::create_dir_all(root.join("sys/kernel/pty")).unwrap();
-    std::fs::write(root.join("stat"), "cpu 0 0 0 0\nbtime 1700000000\n").unwrap();
-    std::fs::write(root.join("sys/kernel/pid_max"), "4194304\n").unwrap();
-    std::fs::write(root.join("sys/kernel/pty/max"), "4096\n").unwrap();
+    crate::common::fake_proc_root(&root);
     let status = "Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n";
     let stat = |pid: u32, ppid: u32| {
         format!(

@@ -8,6 +8,7 @@ pub(super) const DEFINITION: Definition = Definition {
     help: "kern.maxproc, kern.maxprocperuid, kern.tty.ptmx_max",
     default_enabled: true,
     settings: &[],
+    lists: &[],
     build: |_| Box::new(Limits),
 };
 

@@ -5,8 +5,9 @@
 //!
 //! A collector declares itself in its own file, as node_exporter's do: `collect/NAME.rs`
 //! exports one [`Definition`] (name, one line of help, on by default or not, its own
-//! `--collector.NAME.FLAG` settings with their defaults and minimums, and a factory that
-//! builds it from those settings). Add that file, one `mod NAME;` and one entry in [`ALL`]
+//! `--collector.NAME.FLAG` settings with their defaults and minimums, its list settings
+//! (repeatable, comma-separated, each value checked at start-up), and a factory that builds
+//! it from those settings). Add that file, one `mod NAME;` and one entry in [`ALL`]
 //! (the exposition order); `--collector.NAME`, `--no-collector.NAME` and the settings flags
 //! are generated from the definition, validated by `config`, and the README's flags and
 //! metrics tables and the golden file (`UPDATE_GOLDEN=1 cargo test golden`) say what it adds
@@ -24,11 +25,14 @@ use std::hash::Hash;
 use crate::table::Snapshot;
 use crate::users::UserNames;
 
+mod comm;
+mod forks;
 mod limits;
 mod pgrp;
 mod ppid;
 mod processes;
 mod ruid;
+mod threads;
 mod tree;
 mod tty;
 mod uid;
@@ -128,6 +132,8 @@ pub enum CollectError {
     NoSnapshot(String),
     /// A kernel limit it reports could not be read (the sysctl, or /proc/sys, named).
     LimitUnreadable(&'static str),
+    /// A kernel counter it reports could not be read (named).
+    CounterUnreadable(&'static str),
 }
 
 impl fmt::Display for CollectError {
@@ -135,7 +141,9 @@ impl fmt::Display for CollectError {
         match self {
             CollectError::DeadlinePassed => f.write_str("the scrape deadline passed before it ran"),
             CollectError::NoSnapshot(why) => write!(f, "no snapshot to count: {why}"),
-            CollectError::LimitUnreadable(what) => write!(f, "{what} could not be read"),
+            CollectError::LimitUnreadable(what) | CollectError::CounterUnreadable(what) => {
+                write!(f, "{what} could not be read")
+            }
         }
     }
 }
@@ -161,6 +169,18 @@ pub struct Setting {
     pub min: u64,
 }
 
+/// A list setting of one collector: `--collector.NAME.FLAG=A,B`, repeatable, empty by
+/// default.
+#[derive(Debug)]
+pub struct ListSetting {
+    /// The part after `--collector.NAME.`.
+    pub flag: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
+    /// Checks one value; the error says why it is refused (a start-up error).
+    pub check: fn(&str) -> Result<(), String>,
+}
+
 /// Everything about one collector, declared in its own file.
 pub struct Definition {
     /// `--collector.NAME`, and the `collector` label of its duration and success.
@@ -169,8 +189,10 @@ pub struct Definition {
     pub help: &'static str,
     /// On unless `--no-collector.NAME` (or `--collector.disable-defaults`).
     pub default_enabled: bool,
-    /// Its own flags.
+    /// Its own numeric flags.
     pub settings: &'static [Setting],
+    /// Its own list flags.
+    pub lists: &'static [ListSetting],
     /// Builds it from its settings' values.
     pub build: fn(&Settings) -> Box<dyn Collector>,
 }
@@ -195,27 +217,49 @@ impl Definition {
 
 /// The values of one collector's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings(Vec<(&'static str, u64)>);
+pub struct Settings {
+    numbers: Vec<(&'static str, u64)>,
+    lists: Vec<(&'static str, Vec<String>)>,
+}
 
 impl Settings {
-    /// Every setting of `definition` at its default.
+    /// Every setting of `definition` at its default (lists empty).
     pub fn defaults(definition: &Definition) -> Settings {
-        Settings(definition.settings.iter().map(|s| (s.flag, s.default)).collect())
+        Settings {
+            numbers: definition.settings.iter().map(|s| (s.flag, s.default)).collect(),
+            lists: definition.lists.iter().map(|l| (l.flag, Vec::new())).collect(),
+        }
     }
 
     /// The same with `flag` set to `value` (`flag` must be one of the collector's).
     pub fn with(mut self, flag: &str, value: u64) -> Settings {
-        let slot = self.0.iter_mut().find(|(f, _)| *f == flag);
+        let slot = self.numbers.iter_mut().find(|(f, _)| *f == flag);
         slot.unwrap_or_else(|| panic!("no setting {flag}")).1 = value;
+        self
+    }
+
+    /// The same with the list `flag` set to `values` (`flag` must be one of the collector's).
+    pub fn with_list(mut self, flag: &str, values: Vec<String>) -> Settings {
+        let slot = self.lists.iter_mut().find(|(f, _)| *f == flag);
+        slot.unwrap_or_else(|| panic!("no list setting {flag}")).1 = values;
         self
     }
 
     /// The value of `flag`. Factories ask only for their own flags, so a miss is a bug in
     /// the definition, found by the first test that builds the collector.
     pub fn get(&self, flag: &str) -> u64 {
-        self.0.iter().find(|(f, _)| *f == flag).map(|&(_, v)| v).unwrap_or_else(|| {
+        self.numbers.iter().find(|(f, _)| *f == flag).map(|&(_, v)| v).unwrap_or_else(|| {
             panic!("the collector reads --collector.*.{flag} without declaring it")
         })
+    }
+
+    /// The values of the list `flag` (a miss is a bug in the definition, as for [`get`]).
+    ///
+    /// [`get`]: Settings::get
+    pub fn get_list(&self, flag: &str) -> &[String] {
+        self.lists.iter().find(|(f, _)| *f == flag).map(|(_, v)| v.as_slice()).unwrap_or_else(
+            || panic!("the collector reads --collector.*.{flag} without declaring it"),
+        )
     }
 
     /// [`Settings::get`] as a count of series.
@@ -235,13 +279,16 @@ pub struct Instance {
 /// Every collector, in exposition order.
 pub const ALL: &[&Definition] = &[
     &processes::DEFINITION,
+    &forks::DEFINITION,
     &uid::DEFINITION,
     &ruid::DEFINITION,
     &tty::DEFINITION,
     &ppid::DEFINITION,
+    &comm::DEFINITION,
     &pgrp::DEFINITION,
     &tree::DEFINITION,
     &limits::DEFINITION,
+    &threads::DEFINITION,
 ];
 
 /// The collectors on by default, with their default settings.

@@ -22,6 +22,7 @@ pub(super) const DEFINITION: Definition = Definition {
             min: 0,
         },
     ],
+    lists: &[],
     build: |s| Box::new(Pgrp { top_k: s.get_usize("top-k"), min_members: s.get("min-members") }),
 };
 

@@ -26,6 +26,7 @@ pub(super) const DEFINITION: Definition = Definition {
             min: 0,
         },
     ],
+    lists: &[],
     build: |s| Box::new(Ppid { top_k: s.get_usize("top-k"), min_children: s.get("min-children") }),
 };
 
@@ -108,6 +109,8 @@ mod tests {
             comm: Comm::new(comm.as_bytes()),
             flags: None,
             start: None,
+            uniqueid: None,
+            threads: None,
         }
     }
 
@@ -123,6 +126,8 @@ mod tests {
             ttys: vec![],
             users: Default::default(),
             limits: Default::default(),
+            forks: None,
+            threads_max: None,
         };
         let users = UserNames::new();
         let mut out = Output::default();

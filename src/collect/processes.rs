@@ -8,6 +8,7 @@ pub(super) const DEFINITION: Definition = Definition {
     help: "processes by state (PROC_ALL_PIDS)",
     default_enabled: true,
     settings: &[],
+    lists: &[],
     build: |_| Box::new(Processes),
 };
 

@@ -10,6 +10,7 @@ pub(super) const DEFINITION: Definition = Definition {
     help: "deepest parent chain and largest subtree",
     default_enabled: true,
     settings: &[],
+    lists: &[],
     build: |_| Box::new(Tree),
 };
 

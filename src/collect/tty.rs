@@ -13,6 +13,7 @@ pub(super) const DEFINITION: Definition = Definition {
         default: 500,
         min: 1,
     }],
+    lists: &[],
     build: |s| Box::new(Tty { max_series: s.get_usize("max-series") }),
 };
 
@@ -77,6 +78,8 @@ mod tests {
             comm: Comm::new(b"bash"),
             flags: None,
             start: None,
+            uniqueid: None,
+            threads: None,
         }
     }
 
@@ -98,6 +101,8 @@ mod tests {
             ],
             users: Default::default(),
             limits: Default::default(),
+            forks: None,
+            threads_max: None,
         };
         let users = UserNames::new();
         let ctx = Context { snapshot: &snapshot, users: &users };

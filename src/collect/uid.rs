@@ -13,6 +13,7 @@ pub(super) const DEFINITION: Definition = Definition {
         default: 500,
         min: 1,
     }],
+    lists: &[],
     build: |s| Box::new(Uid { max_series: s.get_usize("max-series") }),
 };
 

@@ -61,6 +61,21 @@ pub fn procfs_limits(procfs: &Path) -> Limits {
     }
 }
 
+/// Processes (and threads: every clone) created since boot, from the `processes` line of
+/// `stat` in the procfs mounted at `procfs`; `None` when it cannot be read. The kernel's
+/// counter only goes up, so no state is kept here.
+pub fn procfs_forks(procfs: &Path) -> Option<u64> {
+    let stat = std::fs::read(procfs.join("stat")).ok()?;
+    procfs_stat::parse_processes(&stat)
+}
+
+/// Linux's `kernel.threads-max` from the procfs mounted at `procfs`; `None` when it cannot
+/// be read.
+pub fn procfs_threads_max(procfs: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(procfs.join("sys/kernel/threads-max")).ok()?;
+    text.trim().parse().ok()
+}
+
 /// What the exporter knows about its own process; `None` where the OS does not say.
 #[derive(Debug, Default)]
 pub struct OwnProcess {

@@ -19,6 +19,13 @@ fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// The `processes N` line of `/proc/stat` (proc(5): forks since boot).
+pub fn parse_processes(stat: &[u8]) -> Option<u64> {
+    stat.split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"processes "))
+        .and_then(parse_u64)
+}
+
 /// The fields of `/proc/PID/stat` the exporter uses (proc(5)).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stat<'a> {
@@ -74,25 +81,33 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
     Some(Stat { comm, state, ppid, pgid, sid, tty_nr, utime, stime, start_ticks, vsize, rss_pages })
 }
 
-/// Real, effective, saved and filesystem ids from `/proc/PID/status`.
+/// Real, effective, saved and filesystem ids, and the thread count, from `/proc/PID/status`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct StatusIds {
     /// `Uid:` line.
     pub uid: [u32; 4],
     /// `Gid:` line.
     pub gid: [u32; 4],
+    /// `Threads:` line; `None` when it is not in `buf` (a status longer than the buffer,
+    /// which only a very long `Groups:` line makes).
+    pub threads: Option<u32>,
 }
 
-/// Parses the `Uid:` and `Gid:` lines of `/proc/PID/status`.
+/// Parses the `Uid:`, `Gid:` and `Threads:` lines of `/proc/PID/status`.
 ///
-/// One pass from the top, hopping from line to line: the two lines are about 100 bytes in,
-/// one after the other, and the kilobyte after them is never looked at. The `Name:` line
-/// cannot fake a `Uid:` line: the kernel escapes a newline in the name.
+/// One pass from the top, hopping from line to line: the two id lines are about 100 bytes
+/// in, one after the other, and `Threads:` follows the memory lines, about a kilobyte in.
+/// The `Name:` line cannot fake any of them: the kernel escapes a newline in the name.
 pub fn parse_status_ids(buf: &[u8]) -> Option<StatusIds> {
     let mut uid_line = Fields(after_line_key(buf, b"Uid:")?);
     let uid = uid_line.ids()?;
     let mut gid_line = Fields(after_line_key(uid_line.0, b"Gid:")?);
-    Some(StatusIds { uid, gid: gid_line.ids()? })
+    let gid = gid_line.ids()?;
+    let threads = after_line_key(gid_line.0, b"Threads:")
+        .and_then(|rest| Fields(rest).next())
+        .and_then(parse_u64)
+        .and_then(|n| u32::try_from(n).ok());
+    Some(StatusIds { uid, gid, threads })
 }
 
 /// What follows `key` on the first line of `buf` that starts with it, and the rest of `buf`.
@@ -156,6 +171,24 @@ fn rfind_byte(buf: &[u8], byte: u8) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_line_of_status_after_the_memory_lines() {
+        let status = b"Name:\tThreads: 99\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nVmRSS:\t  1 kB\nThreads:\t17\nSigQ:\t0/1\n";
+        let ids = parse_status_ids(status).unwrap();
+        assert_eq!(ids.threads, Some(17));
+        // Cut before the line (a status longer than the buffer): the ids still parse.
+        let cut = &status[..status.len() - 20];
+        assert_eq!(parse_status_ids(cut).unwrap().threads, None);
+    }
+
+    #[test]
+    fn processes_line_of_proc_stat() {
+        // "procs_running" and "processes" share no prefix with the space; "ctxt" precedes.
+        let stat = b"cpu  1 2 3\nctxt 99\nbtime 1700000000\nprocesses 123456\nprocs_running 2\n";
+        assert_eq!(parse_processes(stat), Some(123456));
+        assert_eq!(parse_processes(b"cpu 1\nprocs_running 2\n"), None);
+    }
 
     #[test]
     fn stat_with_parentheses_and_spaces_in_comm() {

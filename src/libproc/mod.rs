@@ -4,7 +4,7 @@
 //! `PROC_*` list types, the size probe with a NULL buffer, and the listing wrappers
 //! ([`all_pids`], [`pids_for_uid`], [`pids_for_ruid`], [`pids_for_ppid`], [`pids_for_pgrp`],
 //! [`pids_for_tty`]), plus the per-pid flavors the exporter reads ([`pid_short_info`],
-//! [`pid_bsd_info`], [`pid_task_info`], [`pid_path`]).
+//! [`pid_bsd_info`], [`pid_task_info`], [`pid_path`], [`pid_uniqid_info`]).
 //!
 //! The system call sits behind the [`Kernel`] trait. On macOS, `sys::Darwin` is the real
 //! kernel; everywhere, [`sim::SimKernel`] models xnu's `proc_info` so that everything above
@@ -24,8 +24,8 @@ pub use list::{
     pids_for_tty_name, pids_for_uid, tty_device, tty_device_in,
 };
 pub use pidinfo::{
-    ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, pid_bsd_info, pid_info_raw, pid_path,
-    pid_short_info, pid_task_info,
+    ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, ProcUniqIdentifierInfo, pid_bsd_info,
+    pid_info_raw, pid_path, pid_short_info, pid_task_info, pid_uniqid_info,
 };
 
 /// A process id as the kernel passes it (`pid_t`).
@@ -67,6 +67,10 @@ pub const PROC_PIDTBSDINFO: u32 = 3;
 pub const PROC_PIDPATHINFO: u32 = 11;
 /// Flavor: `proc_bsdshortinfo` (no same-euid check; zombies with `arg != 0`).
 pub const PROC_PIDT_SHORTBSDINFO: u32 = 13;
+
+/// Flavor: `proc_uniqidentifierinfo`, the process's `p_uniqueid` (no same-euid check;
+/// zombies with `arg != 0`; private header, §3.10).
+pub const PROC_PIDUNIQIDENTIFIERINFO: u32 = 17;
 
 /// `PROC_PIDPATHINFO` needs at least `MAXPATHLEN` bytes...
 pub const PROC_PIDPATHINFO_SIZE: usize = 1024;
@@ -263,6 +267,7 @@ pub fn flavor_name(flavor: u32) -> &'static str {
         PROC_PIDTBSDINFO => "PROC_PIDTBSDINFO",
         PROC_PIDPATHINFO => "PROC_PIDPATHINFO",
         PROC_PIDT_SHORTBSDINFO => "PROC_PIDT_SHORTBSDINFO",
+        PROC_PIDUNIQIDENTIFIERINFO => "PROC_PIDUNIQIDENTIFIERINFO",
         _ => "unknown flavor",
     }
 }

@@ -8,7 +8,7 @@
 
 use super::{
     Error, Kernel, Op, PROC_CALLNUM_PIDINFO, PROC_PIDPATHINFO, PROC_PIDPATHINFO_MAXSIZE,
-    PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO, Pid,
+    PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO, PROC_PIDUNIQIDENTIFIERINFO, Pid,
 };
 
 /// `struct proc_bsdinfo` (§3.3), 136 bytes. `PROC_PIDTBSDINFO`; needs the same euid or root
@@ -88,7 +88,24 @@ pub struct ProcTaskInfo {
     pub pti_priority: i32,
 }
 
+/// `struct proc_uniqidentifierinfo` (§3.10), 56 bytes. `PROC_PIDUNIQIDENTIFIERINFO`;
+/// readable for every process by every user. libc does not have it: the header is private.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // the kernel's field names; §3.10 documents each
+pub struct ProcUniqIdentifierInfo {
+    pub p_uuid: [u8; 16],
+    pub p_uniqueid: u64,
+    pub p_puniqueid: u64,
+    pub p_idversion: i32,
+    pub p_orig_ppidversion: i32,
+    pub p_reserve2: u64,
+    pub p_reserve3: u64,
+}
+
 const _: () = assert!(size_of::<ProcBsdInfo>() == 136);
+const _: () = assert!(size_of::<ProcUniqIdentifierInfo>() == 56);
+const _: () = assert!(std::mem::offset_of!(ProcUniqIdentifierInfo, p_uniqueid) == 16);
 const _: () = assert!(size_of::<ProcBsdShortInfo>() == 64);
 const _: () = assert!(size_of::<ProcTaskInfo>() == 96);
 
@@ -144,6 +161,8 @@ unsafe impl Pod for ProcBsdInfo {}
 unsafe impl Pod for ProcBsdShortInfo {}
 // SAFETY: as above.
 unsafe impl Pod for ProcTaskInfo {}
+// SAFETY: as above (56 bytes: 16 + 8 + 8 + 4 + 4 + 8 + 8, the u64s at 8-aligned offsets).
+unsafe impl Pod for ProcUniqIdentifierInfo {}
 
 /// Reads one fixed-size flavor. Fixed-size flavors return exactly `sizeof(struct)` (§3.1 #10).
 fn read_struct<T: Pod>(kernel: &dyn Kernel, pid: Pid, flavor: u32, arg: u64) -> Result<T, Error> {
@@ -187,6 +206,16 @@ pub fn pid_short_info(
 /// user's process gives [`Error::PermissionDenied`] unless we are root (§1.5).
 pub fn pid_bsd_info(kernel: &dyn Kernel, pid: Pid, zombies: bool) -> Result<ProcBsdInfo, Error> {
     read_struct(kernel, pid, PROC_PIDTBSDINFO, zombies as u64)
+}
+
+/// `PROC_PIDUNIQIDENTIFIERINFO` for `pid`: its `p_uniqueid`, the fork counter's value when it
+/// was forked (§3.10). No same-euid check; with `zombies`, a zombie answers too.
+pub fn pid_uniqid_info(
+    kernel: &dyn Kernel,
+    pid: Pid,
+    zombies: bool,
+) -> Result<ProcUniqIdentifierInfo, Error> {
+    read_struct(kernel, pid, PROC_PIDUNIQIDENTIFIERINFO, zombies as u64)
 }
 
 /// `PROC_PIDTASKINFO` for `pid`: memory, CPU time (Mach units) and thread counts. Same-euid

@@ -13,20 +13,24 @@
 //! locking [`SimKernel::table`] between calls.
 //!
 //! Not modelled: callnums 3 to 6 beyond their argument checks (no file descriptors or
-//! fileports exist here), flavors other than 2, 3, 4, 11 and 13 (EINVAL, as an unknown flavor
+//! fileports exist here), flavors other than 2, 3, 4, 11, 13 and 17 (EINVAL, as an unknown flavor
 //! is), shadow processes of an exec in flight (they are never visible, §2.4).
+//!
+//! Flavor 17 (`PROC_PIDUNIQIDENTIFIERINFO`, §3.10) is modelled with the kernel's fork
+//! counter: every process inserted without a `uniqueid` (every [`SimTable::fork`]) takes the
+//! next one, as `forkproc` does, and exec keeps it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use super::pidinfo::{Pod, ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo};
+use super::pidinfo::{Pod, ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, ProcUniqIdentifierInfo};
 use super::{
     Errno, Kernel, NODEV, PROC_ALL_PIDS, PROC_CALLNUM_KERNMSGBUF, PROC_CALLNUM_LISTPIDS,
     PROC_CALLNUM_PIDFDINFO, PROC_CALLNUM_PIDFILEPORTINFO, PROC_CALLNUM_PIDINFO,
     PROC_CALLNUM_SETCONTROL, PROC_FLAG_CONTROLT, PROC_FLAG_CTTY, PROC_FLAG_INEXIT,
     PROC_FLAG_SLEADER, PROC_KDBG_ONLY, PROC_PGRP_ONLY, PROC_PIDPATHINFO, PROC_PIDPATHINFO_MAXSIZE,
-    PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO, PROC_PPID_ONLY, PROC_RUID_ONLY,
-    PROC_TTY_ONLY, PROC_UID_ONLY, Pid, SRUN, SSTOP, SZOMB,
+    PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO, PROC_PIDUNIQIDENTIFIERINFO,
+    PROC_PPID_ONLY, PROC_RUID_ONLY, PROC_TTY_ONLY, PROC_UID_ONLY, Pid, SRUN, SSTOP, SZOMB,
 };
 
 /// `PROC_PIDTASKALLINFO`: bsd info followed by task info.
@@ -97,6 +101,8 @@ pub struct SimProc {
     /// What `PROC_PIDTASKINFO` returns; `None` for one thread and nothing else counted (96
     /// bytes a process that almost no test reads).
     pub task: Option<Box<ProcTaskInfo>>,
+    /// `p_uniqueid` (§3.10): 0 until the table numbers it at insert; kernel_task keeps 0.
+    pub uniqueid: u64,
 }
 
 impl SimProc {
@@ -130,6 +136,7 @@ impl SimProc {
             nfiles: 64,
             kdebug: false,
             task: None,
+            uniqueid: 0,
         }
     }
 
@@ -283,6 +290,8 @@ pub struct SimTable {
     zombies: Vec<Pid>,
     last_pid: Pid,
     clock: u64,
+    /// xnu's `nextuniqueid`: the last `p_uniqueid` given out, so the forks since boot.
+    forks: u64,
 }
 
 impl SimTable {
@@ -320,10 +329,18 @@ impl SimTable {
     }
 
     /// Adds a process in the given phase (a zombie can still show SRUN with INEXIT, §2.4).
-    pub fn insert_with_phase(&mut self, proc: SimProc, phase: Phase) -> Result<(), PidTaken> {
+    /// A process without a `uniqueid` takes the next one (it is being forked); one with a
+    /// `uniqueid` (a recording) keeps it, and the counter moves past it.
+    pub fn insert_with_phase(&mut self, mut proc: SimProc, phase: Phase) -> Result<(), PidTaken> {
         if self.procs.contains_key(proc.pid) {
             return Err(PidTaken(proc.pid));
         }
+        // kernel_task is not forked: its uniqueid stays 0 and launchd's is 1 (§3.10).
+        if proc.uniqueid == 0 && proc.pid != 0 {
+            self.forks += 1;
+            proc.uniqueid = self.forks;
+        }
+        self.forks = self.forks.max(proc.uniqueid);
         let pid = proc.pid;
         self.last_pid = self.last_pid.max(pid);
         self.procs.insert(Entry { proc, phase });
@@ -345,6 +362,7 @@ impl SimTable {
         child.traced = false;
         child.status = SRUN;
         child.flags &= !PROC_FLAG_INEXIT;
+        child.uniqueid = 0;
         self.clock += 1;
         child.start_sec = 1_732_800_000 + self.clock;
         self.insert(child).expect("next_pid returns a free pid");
@@ -430,6 +448,11 @@ impl SimTable {
                 entry.proc.session_tty = NODEV;
             }
         }
+    }
+
+    /// Processes forked since boot: the last `p_uniqueid` given out (§3.10).
+    pub fn forks(&self) -> u64 {
+        self.forks
     }
 
     /// The process with this pid, in any phase.
@@ -640,6 +663,7 @@ impl SimKernel {
             PROC_PIDTASKINFO => size_of::<ProcTaskInfo>(),
             PROC_PIDPATHINFO => super::PROC_PIDPATHINFO_SIZE,
             PROC_PIDT_SHORTBSDINFO => size_of::<ProcBsdShortInfo>(),
+            PROC_PIDUNIQIDENTIFIERINFO => size_of::<ProcUniqIdentifierInfo>(),
             _ => return Err(Errno::EINVAL),
         };
         let len = call.buf_len.unwrap_or(0);
@@ -649,7 +673,10 @@ impl SimKernel {
         if flavor == PROC_PIDPATHINFO && len > PROC_PIDPATHINFO_MAXSIZE {
             return Err(Errno::EOVERFLOW);
         }
-        let findzomb = matches!(flavor, PROC_PIDTBSDINFO | PROC_PIDT_SHORTBSDINFO) && arg != 0;
+        let findzomb = matches!(
+            flavor,
+            PROC_PIDTBSDINFO | PROC_PIDT_SHORTBSDINFO | PROC_PIDUNIQIDENTIFIERINFO
+        ) && arg != 0;
         let entry = match table.procs.get(pid) {
             Some(e) if e.phase != Phase::Dead => e,
             Some(e) if findzomb => e,
@@ -657,7 +684,10 @@ impl SimKernel {
         };
         let target = &entry.proc;
         self.deny(call, Some(target))?;
-        let check_same_user = !matches!(flavor, PROC_PIDT_SHORTBSDINFO | PROC_PIDPATHINFO);
+        let check_same_user = !matches!(
+            flavor,
+            PROC_PIDT_SHORTBSDINFO | PROC_PIDPATHINFO | PROC_PIDUNIQIDENTIFIERINFO
+        );
         if check_same_user
             && self.caller_euid != target.euid
             && self.caller_euid != 0
@@ -670,6 +700,7 @@ impl SimKernel {
             PROC_PIDTBSDINFO => Ok(write_pod(buf, &bsd_info(target))),
             PROC_PIDT_SHORTBSDINFO => Ok(write_pod(buf, &short_info(target))),
             PROC_PIDTASKINFO => Ok(write_pod(buf, &target.task_info())),
+            PROC_PIDUNIQIDENTIFIERINFO => Ok(write_pod(buf, &uniqid_info(target))),
             PROC_PIDTASKALLINFO => {
                 write_pod(buf, &bsd_info(target));
                 write_pod(&mut buf[size_of::<ProcBsdInfo>()..], &target.task_info());
@@ -733,6 +764,11 @@ fn bsd_info(p: &SimProc) -> ProcBsdInfo {
         pbi_start_tvsec: p.start_sec,
         pbi_start_tvusec: p.start_usec,
     }
+}
+
+fn uniqid_info(p: &SimProc) -> ProcUniqIdentifierInfo {
+    // The parent's uniqueid and the pid versions are not modelled; nothing here reads them.
+    ProcUniqIdentifierInfo { p_uniqueid: p.uniqueid, ..ProcUniqIdentifierInfo::default() }
 }
 
 fn short_info(p: &SimProc) -> ProcBsdShortInfo {

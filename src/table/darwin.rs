@@ -1,7 +1,7 @@
 //! A snapshot from any libproc [`Kernel`]: the real one on macOS, `SimKernel` in tests and
 //! replays.
 //!
-//! Unprivileged (the normal case), a snapshot costs N + k + 3 calls: the size probe and the
+//! Unprivileged (the normal case), a snapshot costs N + k + 4 calls: the size probe and the
 //! fill of `PROC_ALL_PIDS`, one privilege probe, `PROC_PIDT_SHORTBSDINFO` for each of the N
 //! pids, and `PROC_TTY_ONLY` for k of the T terminal devices in /dev, because short info has
 //! no tty and full info of another user's process needs root (reference §7 item 7). Short
@@ -12,6 +12,10 @@
 //! case). A process whose session lost its terminal keeps the flag but matches no device
 //! (reference §2.1 notes on TTY); then the scan runs to the end (k = T), still correct.
 //! Privileged, full BSD info gives the tty directly and the listings are skipped.
+//!
+//! The fourth fixed call reads the fork counter ([`Snapshot::forks`]): the `p_uniqueid` of
+//! the newest listed process (§3.10); a few more only when the newest processes were reaped
+//! between the listing and the question.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +46,16 @@ pub struct DarwinSource<K> {
     caller_euid: u32,
     pids: PidList,
     tty_pids: PidList,
+    /// Whether to read the fork counter (a replayed file without uniqueids has none).
+    read_forks: bool,
+    /// The highest fork count reported, so the counter never goes back (§3.10).
+    forks_seen: Option<u64>,
 }
+
+/// How many of the newest listed pids are asked for their uniqueid before giving up for this
+/// scrape. Each miss is a process reaped since the listing; more than a handful in a row is a
+/// storm, and the last value still stands.
+const UNIQUEID_TRIES: usize = 4;
 
 impl<K: Kernel> DarwinSource<K> {
     /// A source over `kernel` with everything else given: terminals, limits (`None` reads
@@ -62,7 +75,45 @@ impl<K: Kernel> DarwinSource<K> {
             caller_euid,
             pids: PidList::new(),
             tty_pids: PidList::new(),
+            read_forks: true,
+            forks_seen: None,
         }
+    }
+
+    /// The same source without the fork counter (its snapshots' `forks` is `None`).
+    pub fn without_forks(mut self) -> DarwinSource<K> {
+        self.read_forks = false;
+        self
+    }
+
+    /// The fork counter as of the newest live process: the `p_uniqueid` of the first pid of
+    /// `listed` (newest first, §2.5) that was read and still answers, kept monotonic.
+    ///
+    /// What it cannot see (§3.10): forks whose children have all exited when no newer
+    /// process lives; an exec moves an older process to the head of the list, and then its
+    /// smaller uniqueid is read and the last value stands. Both are caught up by the next
+    /// fork that is still alive at a scrape.
+    fn read_forks(&mut self, listed: &[i32], processes: &[Process]) -> Option<u64> {
+        let read = |pid: &&i32| processes.binary_search_by_key(*pid, |p| p.pid).is_ok();
+        let mut newest = None;
+        // kernel_task's uniqueid is 0 (it was never forked): it says nothing.
+        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(UNIQUEID_TRIES) {
+            // arg = 1: a process that exited since is still a zombie and answers (§3.1 step 5).
+            match libproc::pid_uniqid_info(&self.kernel, pid, true) {
+                Ok(info) => {
+                    newest = Some(info.p_uniqueid);
+                    break;
+                }
+                Err(libproc::Error::Vanished(_)) => continue,
+                // A sandbox refusing flavor 17 refuses it for every pid.
+                Err(_) => break,
+            }
+        }
+        self.forks_seen = match (self.forks_seen, newest) {
+            (Some(seen), Some(now)) => Some(seen.max(now)),
+            (seen, now) => seen.or(now),
+        };
+        self.forks_seen
     }
 
     /// The source of the machine we run on: terminals from /dev, the host's limits.
@@ -147,9 +198,14 @@ impl<K: Kernel> DarwinSource<K> {
                 }
             }
         });
+        processes.sort_unstable_by_key(|p| p.pid);
+        let forks = match result {
+            Ok(()) if self.read_forks => self.read_forks(pids.as_slice(), &processes),
+            _ => None,
+        };
+        // The buffer goes back before `?`, so a failed listing keeps it for the next scrape.
         self.pids = pids;
         result?;
-        processes.sort_unstable_by_key(|p| p.pid);
         if !privileged {
             self.find_terminals(&mut processes, &ttys)?;
         }
@@ -166,6 +222,8 @@ impl<K: Kernel> DarwinSource<K> {
             ttys,
             users: self.users.clone(),
             limits: self.limits.unwrap_or_else(host::kernel_limits),
+            forks,
+            threads_max: None,
         })
     }
 }
@@ -224,6 +282,8 @@ impl From<&ProcBsdInfo> for Process {
             comm: Comm::new(&info.pbi_comm),
             flags: Some(info.pbi_flags),
             start: Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec }),
+            uniqueid: None,
+            threads: None,
         }
     }
 }
@@ -247,6 +307,8 @@ impl From<&ProcBsdShortInfo> for Process {
             comm: Comm::new(&info.pbsi_comm),
             flags: Some(info.pbsi_flags),
             start: None,
+            uniqueid: None,
+            threads: None,
         }
     }
 }

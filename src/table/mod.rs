@@ -237,6 +237,12 @@ pub struct Process {
     pub flags: Option<u32>,
     /// Start time, where the source knows it (full BSD info, `/proc`).
     pub start: Option<StartTime>,
+    /// xnu's `p_uniqueid` (§3.10), where it was read: `record` asks for every process's; a
+    /// scrape reads only the newest one's, into [`Snapshot::forks`].
+    pub uniqueid: Option<u64>,
+    /// Threads (Linux `Threads:` in `status`); `None` where the source does not read them
+    /// (macOS: only task info has them, one more call per process and same-user only).
+    pub threads: Option<u32>,
 }
 
 impl Process {
@@ -295,6 +301,13 @@ pub struct Snapshot {
     pub users: BTreeMap<u32, String>,
     /// The kernel's limits.
     pub limits: Limits,
+    /// Processes created since boot, never less than an earlier snapshot of the same source
+    /// said: the newest live process's `p_uniqueid` on macOS (§3.10), the `processes` line of
+    /// `/proc/stat` on Linux. `None` where the source cannot tell (a replayed file without
+    /// uniqueids).
+    pub forks: Option<u64>,
+    /// Most threads the kernel allows (Linux `kernel.threads-max`); `None` elsewhere.
+    pub threads_max: Option<u64>,
 }
 
 impl Snapshot {

@@ -166,6 +166,8 @@ impl ProcfsSource {
             ttys,
             users: Default::default(),
             limits: crate::host::procfs_limits(&self.root),
+            forks: crate::host::procfs_forks(&self.root),
+            threads_max: crate::host::procfs_threads_max(&self.root),
         })
     }
 }
@@ -255,12 +257,15 @@ impl Reader {
             comm: Comm::new(stat.comm),
             flags: None,
             start: start_time(self.boot_time, stat.start_ticks, self.clock_ticks),
+            uniqueid: None,
+            threads: None,
         };
         // The Uid and Gid lines are near the top: the first buffer of status is enough.
         let n = self.read_file(pid, b"status", buf, 0)?;
         let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
         [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
         [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
+        process.threads = ids.threads;
         Ok(process)
     }
 

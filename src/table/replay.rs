@@ -38,6 +38,8 @@ impl SnapshotFile {
             sim.session_tty = p.tdev.unwrap_or(NODEV);
             sim.start_sec = p.start_sec.unwrap_or(0);
             sim.start_usec = p.start_usec.unwrap_or(0);
+            // A process recorded without one is numbered at insert, in start order.
+            sim.uniqueid = p.uniqueid.unwrap_or(0);
             if p.pid == 0 {
                 sim.text_path = None;
             }
@@ -64,6 +66,10 @@ impl ReplaySource {
             file.users.clone(),
             file.caller_euid,
         );
+        // The uniqueids the kernel model numbers itself are not the recorded machine's
+        // counter: without recorded ones there is no fork count to serve.
+        let recorded = file.processes.iter().any(|p| p.uniqueid.is_some());
+        let inner = if recorded { inner } else { inner.without_forks() };
         ReplaySource { origin: file.os, inner }
     }
 }

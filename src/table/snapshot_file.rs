@@ -221,6 +221,10 @@ pub struct ProcEntry {
     pub start_sec: Option<u64>,
     /// Start time, microseconds.
     pub start_usec: Option<u64>,
+    /// xnu's `p_uniqueid` (§3.10); absent in files recorded without it (Linux, or before
+    /// the fork counter), which replay without `libproc_forks_total`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniqueid: Option<u64>,
 }
 
 /// A parsed and validated snapshot file.
@@ -398,6 +402,7 @@ pub fn entry(p: &Process) -> ProcEntry {
         zombie: p.is_zombie(),
         start_sec: p.start.map(|s| s.sec),
         start_usec: p.start.map(|s| s.usec),
+        uniqueid: p.uniqueid,
     }
 }
 

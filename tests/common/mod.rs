@@ -291,3 +291,14 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The files of a fake procfs root at `root` that are not per process: `stat` (boot time and
+/// the fork counter) and the kernel limits under `sys/kernel`. Processes are the caller's.
+pub fn fake_proc_root(root: &Path) {
+    std::fs::create_dir_all(root.join("sys/kernel/pty")).unwrap();
+    let stat = "cpu 0 0 0 0\nbtime 1700000000\nprocesses 123456\n";
+    std::fs::write(root.join("stat"), stat).unwrap();
+    std::fs::write(root.join("sys/kernel/pid_max"), "4194304\n").unwrap();
+    std::fs::write(root.join("sys/kernel/threads-max"), "126000\n").unwrap();
+    std::fs::write(root.join("sys/kernel/pty/max"), "4096\n").unwrap();
+}
