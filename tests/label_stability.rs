@@ -89,6 +89,35 @@ fn label_sets(settings: Settings, runaway: bool) -> (usize, String) {
 }
 
 #[test]
+fn a_quiet_host_under_a_fork_loop_keeps_its_command_series() {
+    // The comm collector's top K: the loop's commands come and go, ties are broken by name,
+    // so the series are the names that ever made the top 20.
+    let comm = collect::find("comm").unwrap();
+    let exporter = Exporter::new(
+        Box::new(ForkLoop::new(false)),
+        vec![comm.instance(&Settings::defaults(comm))],
+        false,
+    );
+    let mut seen = BTreeSet::new();
+    let mut per_scrape = BTreeSet::new();
+    for _ in 0..20 {
+        let body = exporter.scrape(None);
+        let sets: BTreeSet<String> = body
+            .lines()
+            .filter(|l| l.starts_with("libproc_comm_processes{"))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        per_scrape.insert(sets.len());
+        seen.extend(sets);
+    }
+    eprintln!(
+        "distinct libproc_comm_processes label sets in 20 scrapes: {} (per scrape {per_scrape:?})",
+        seen.len()
+    );
+    assert!(seen.len() <= 24, "{} distinct command series in 20 scrapes", seen.len());
+}
+
+#[test]
 fn a_quiet_host_under_a_fork_loop_keeps_its_parent_series() {
     let ppid = collect::find("ppid").unwrap();
     let (before, _) = label_sets(Settings::defaults(ppid).with("min-children", 1), false);

@@ -294,8 +294,8 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
         }
         // Linux has no per-user limit, and this machine may have no zombies or terminals:
         // the queries must run, and the process table must show.
-        let live_needs_data = expr.contains("libproc_processes_limit{")
-            || (linux_only && cfg!(target_os = "linux"));
+        let live_needs_data =
+            expr.contains("libproc_processes_limit{") || (linux_only && cfg!(target_os = "linux"));
         expect(
             &mut failures,
             format!("{what} (live table)"),
@@ -368,8 +368,11 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
     // the macOS CI runners.
     let live_source =
         if cfg!(target_os = "macos") { "--source=libproc" } else { "--source=procfs" };
-    let live =
-        Exporter::start(&[live_source, "--collector.pgrp", "--collector.comm.names=no-such-daemon"]);
+    let live = Exporter::start(&[
+        live_source,
+        "--collector.pgrp",
+        "--collector.comm.names=no-such-daemon",
+    ]);
     let prom = Prometheus::start(&[(mac.addr, "replay-mac"), (live.addr, "live")]);
 
     let dashboard: Value = serde_json::from_str(

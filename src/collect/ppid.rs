@@ -90,28 +90,11 @@ impl Collector for Ppid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Comm, Os, State};
+    use crate::table::Os;
     use crate::users::UserNames;
 
     fn process(pid: Pid, ppid: Pid, comm: &str) -> Process {
-        Process {
-            pid,
-            ppid,
-            pgid: pid,
-            euid: 0,
-            ruid: 0,
-            svuid: 0,
-            egid: 0,
-            rgid: 0,
-            tty: None,
-            state: State::Sleeping,
-            bsd_status: None,
-            comm: Comm::new(comm.as_bytes()),
-            flags: None,
-            start: None,
-            uniqueid: None,
-            threads: None,
-        }
+        Process::sample(pid, ppid, comm)
     }
 
     /// The `(ppid, parent)` label pairs of `libproc_ppid_processes` for this table.

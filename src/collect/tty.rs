@@ -59,28 +59,11 @@ impl Collector for Tty {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Comm, Os, Process, Snapshot, State, Tty as Device};
+    use crate::table::{Os, Process, Snapshot, Tty as Device};
     use crate::users::UserNames;
 
     fn on_tty(pid: i32, tty: u32) -> Process {
-        Process {
-            pid,
-            ppid: 1,
-            pgid: pid,
-            euid: 0,
-            ruid: 0,
-            svuid: 0,
-            egid: 0,
-            rgid: 0,
-            tty: Some(tty),
-            state: State::Sleeping,
-            bsd_status: None,
-            comm: Comm::new(b"bash"),
-            flags: None,
-            start: None,
-            uniqueid: None,
-            threads: None,
-        }
+        Process { tty: Some(tty), ..Process::sample(pid, 1, "bash") }
     }
 
     #[test]

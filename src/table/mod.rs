@@ -246,6 +246,33 @@ pub struct Process {
 }
 
 impl Process {
+    /// A sleeping root process in its own group, for unit tests of what counts processes.
+    #[cfg(test)]
+    pub(crate) fn sample(
+        pid: crate::libproc::Pid,
+        ppid: crate::libproc::Pid,
+        comm: &str,
+    ) -> Process {
+        Process {
+            pid,
+            ppid,
+            pgid: pid,
+            euid: 0,
+            ruid: 0,
+            svuid: 0,
+            egid: 0,
+            rgid: 0,
+            tty: None,
+            state: State::Sleeping,
+            bsd_status: None,
+            comm: Comm::new(comm.as_bytes()),
+            flags: None,
+            start: None,
+            uniqueid: None,
+            threads: None,
+        }
+    }
+
     /// Exited and not reaped.
     pub fn is_zombie(&self) -> bool {
         self.state == State::Zombie
