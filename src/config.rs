@@ -138,51 +138,9 @@ impl Config {
             .map(|a| ListenAddr::parse(a))
             .collect::<Result<Vec<_>, _>>()?;
         let path = &cli.telemetry_path;
-        if !path.starts_with('/') || path == "/" || path.contains(['?', '#', ' ']) {
-            return Err(ConfigError::new(
-                "--web.telemetry-path",
-                path,
-                "must be a path starting with / other than / itself (the landing page), without ? # or spaces",
-            ));
-        }
-        match (kind, &cli.replay_file) {
-            (SourceKind::Replay, None) => {
-                return Err(ConfigError::new("--source", "replay", "needs --source.replay-file"));
-            }
-            (SourceKind::Replay, Some(_)) | (_, None) => {}
-            (_, Some(file)) => {
-                return Err(ConfigError::new(
-                    "--source.replay-file",
-                    file.display(),
-                    "is only read with --source=replay",
-                ));
-            }
-        }
-        let mut collectors = Vec::new();
-        let flags = &cli.collectors;
-        let given = flags.enabled.iter().zip(&flags.settings).zip(&flags.lists);
-        for ((&(definition, enabled), values), lists) in given {
-            let mut settings = Settings::defaults(definition);
-            for (list, values) in lists {
-                let flag = || format!("--collector.{}.{}", definition.name, list.flag);
-                for value in values {
-                    (list.check)(value).map_err(|why| ConfigError::new(&flag(), value, why))?;
-                }
-                settings = settings.with_list(list.flag, values.clone());
-            }
-            for &(setting, value) in values {
-                // Checked whether the collector runs or not: a bad flag is a bad flag.
-                if value < setting.min {
-                    let flag = format!("--collector.{}.{}", definition.name, setting.flag);
-                    let why = format!("must be at least {}", setting.min);
-                    return Err(ConfigError::new(&flag, value, why));
-                }
-                settings = settings.with(setting.flag, value);
-            }
-            if enabled {
-                collectors.push((definition, settings));
-            }
-        }
+        check_telemetry_path(path)?;
+        check_source(kind, cli.replay_file.as_deref())?;
+        let collectors = collectors(&cli.collectors)?;
         let header_read_timeout = parse_duration(&cli.header_read_timeout)
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
             .ok_or_else(|| {
@@ -241,6 +199,68 @@ impl Config {
     /// The names of the enabled collectors, in exposition order.
     pub fn collector_names(&self) -> Vec<&'static str> {
         self.collectors.iter().map(|(definition, _)| definition.name).collect()
+    }
+}
+
+/// The enabled collectors with their settings, every given setting checked (whether its
+/// collector runs or not: a bad flag is a bad flag).
+fn collectors(
+    flags: &crate::cli::CollectorFlags,
+) -> Result<Vec<(&'static collect::Definition, Settings)>, ConfigError> {
+    let mut collectors = Vec::new();
+    let given = flags.enabled.iter().zip(&flags.settings).zip(&flags.lists);
+    for ((&(definition, enabled), values), lists) in given {
+        let mut settings = Settings::defaults(definition);
+        for (list, values) in lists {
+            let flag = || format!("--collector.{}.{}", definition.name, list.flag);
+            for value in values {
+                (list.check)(value).map_err(|why| ConfigError::new(&flag(), value, why))?;
+            }
+            settings = settings.with_list(list.flag, values.clone());
+        }
+        for &(setting, value) in values {
+            // Checked whether the collector runs or not: a bad flag is a bad flag.
+            if value < setting.min {
+                let flag = format!("--collector.{}.{}", definition.name, setting.flag);
+                let why = format!("must be at least {}", setting.min);
+                return Err(ConfigError::new(&flag, value, why));
+            }
+            settings = settings.with(setting.flag, value);
+        }
+        if enabled {
+            collectors.push((definition, settings));
+        }
+    }
+    Ok(collectors)
+}
+
+/// `--web.telemetry-path`: a path of its own, not the landing page.
+fn check_telemetry_path(path: &str) -> Result<(), ConfigError> {
+    if !path.starts_with('/') || path == "/" || path.contains(['?', '#', ' ']) {
+        return Err(ConfigError::new(
+            "--web.telemetry-path",
+            path,
+            "must be a path starting with / other than / itself (the landing page), without ? # or spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// `--source` and `--source.replay-file` go together.
+fn check_source(
+    kind: SourceKind,
+    replay_file: Option<&std::path::Path>,
+) -> Result<(), ConfigError> {
+    match (kind, replay_file) {
+        (SourceKind::Replay, None) => {
+            Err(ConfigError::new("--source", "replay", "needs --source.replay-file"))
+        }
+        (SourceKind::Replay, Some(_)) | (_, None) => Ok(()),
+        (_, Some(file)) => Err(ConfigError::new(
+            "--source.replay-file",
+            file.display(),
+            "is only read with --source=replay",
+        )),
     }
 }
 

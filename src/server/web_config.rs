@@ -532,10 +532,12 @@ fn tls_settings(
         }
     };
     let client_allowed_sans = raw.client_allowed_sans.unwrap_or_default();
-    if !client_allowed_sans.is_empty() && client_auth == ClientAuth::None {
+    // As the toolkit documents: a client without a certificate has no SAN to match, so the
+    // list needs a required certificate.
+    if !client_allowed_sans.is_empty() && client_auth != ClientAuth::RequireAndVerify {
         return Err(WebConfigError::new(
             tls_key("client_allowed_sans"),
-            "set without a client_auth_type that verifies client certificates",
+            "needs client_auth_type RequireAndVerifyClientCert: without a required client certificate there is no SAN to check",
         ));
     }
     if min_version > max_version {
