@@ -28,7 +28,9 @@ done
 link() {
     local tool path
     for tool in "$@"; do
-        path=$(command -v "$tool") || { echo "fast-tier: $tool is not installed" >&2; exit 1; }
+        # type -P, not command -v: for a shell builtin (true, echo, kill...) command -v prints
+        # the bare name, which made a dangling link, and a test spawning `true` failed here.
+        path=$(type -P "$tool") || { echo "fast-tier: $tool is not installed" >&2; exit 1; }
         ln -s "$path" "$bin/$tool"
     done
 }
