@@ -71,13 +71,22 @@ def normalise_tty(tty):
     return tty
 
 
+def parents(procs):
+    """Children per parent as the exporter counts them (src/collect/ppid.rs `parent_in`): pid 0
+    is nobody's child, and a parent only where the table lists it (xnu's kernel_task); Linux's
+    pid 0, the idle task, is not in /proc, so init and kthreadd are counted under no parent."""
+    pid0_listed = any(p["pid"] == 0 for p in procs)
+    return collections.Counter(str(p["ppid"]) for p in procs
+                               if p["pid"] != 0 and (p["ppid"] != 0 or pid0_listed))
+
+
 def counts(rows):
     """Counts per family, in the exporter's label terms."""
     c = {
         "uid": collections.Counter(r["uid"] for r in rows),
         "ruid": collections.Counter(r["ruid"] for r in rows),
         "tty": collections.Counter(r["tty"] for r in rows if r["tty"]),
-        "ppid": collections.Counter(str(r["ppid"]) for r in rows if r["pid"] != 0),
+        "ppid": parents(rows),
         "total": collections.Counter({"": len(rows)}),
         "zombie": collections.Counter({"": sum(1 for r in rows if r["stat"].startswith("Z"))}),
     }
@@ -176,7 +185,7 @@ def file_counts(table):
         "ruid": collections.Counter(str(p["ruid"]) for p in procs),
         "tty": collections.Counter(names.get(p["tdev"], f"dev:{p['tdev']:#x}")
                                    for p in procs if p["tdev"] is not None),
-        "ppid": collections.Counter(str(p["ppid"]) for p in procs if p["pid"] != 0),
+        "ppid": parents(procs),
         "total": collections.Counter({"": len(procs)}),
         # p_stat SZOMB (5), as the exporter reads it (docs/xnu-proc-info.md §3.5).
         "zombie": collections.Counter({"": sum(1 for p in procs if p["status"] == 5)}),
