@@ -203,7 +203,7 @@ fn substitute(expr: &str, vars: &[(&str, String)]) -> String {
 }
 
 /// Every rule of a shipped rule file as (name, is_alert, expr), read through promtool-free
-/// Ruby YAML (as tests/deploy.rs does).
+/// Ruby YAML (as tests/deploy/mod.rs does).
 fn rules(rel: &str) -> Vec<(String, bool, String)> {
     let ruby = require_tool("ruby", "apt-get install ruby");
     let out = Command::new(ruby)

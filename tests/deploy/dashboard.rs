@@ -1,0 +1,148 @@
+//! The Grafana dashboard: importable, and querying only what the exporter serves.
+
+use super::*;
+
+#[test]
+fn dashboard_is_an_importable_grafana_dashboard() {
+    let dash: Value = serde_json::from_str(&read(DASHBOARD)).expect("dashboard JSON");
+    assert!(dash["schemaVersion"].as_u64().unwrap() >= 36, "current dashboard schema");
+    assert!(dash["id"].is_null(), "an exported dashboard carries no database id");
+    assert!(dash["uid"].as_str().is_some_and(|u| !u.is_empty() && u.len() <= 40));
+    let vars: BTreeMap<String, Value> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap().to_string(), v.clone()))
+        .collect();
+    assert_eq!(vars["datasource"]["type"], "datasource");
+    assert_eq!(vars["datasource"]["query"], "prometheus");
+    for name in ["instance", "user"] {
+        assert_eq!(vars.get(name).unwrap_or_else(|| panic!("no {name} variable"))["type"], "query");
+    }
+
+    let mut ids = BTreeSet::new();
+    let mut rows = Vec::new();
+    let mut panels = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        let id = panel["id"].as_u64().expect("panel id");
+        assert!(ids.insert(id), "duplicate panel id {id}");
+        let grid = &panel["gridPos"];
+        let (x, w) = (grid["x"].as_u64().unwrap(), grid["w"].as_u64().unwrap());
+        assert!(x + w <= 24 && grid["h"].as_u64().unwrap() > 0, "panel {id} does not fit the grid");
+        if panel["type"] == "row" {
+            rows.push(panel["title"].as_str().unwrap().to_string());
+            continue;
+        }
+        panels += 1;
+        let title = panel["title"].as_str().unwrap();
+        assert!(
+            panel["description"].as_str().is_some_and(|d| d.len() > 20),
+            "panel {title:?} should say what it answers"
+        );
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "panel {title:?} must use the variable"
+        );
+        let targets =
+            panel["targets"].as_array().unwrap_or_else(|| panic!("panel {title:?} has no targets"));
+        assert!(!targets.is_empty());
+        for target in targets {
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{title:?}");
+            let expr = target["expr"].as_str().unwrap();
+            if !title.contains("fleet") {
+                assert!(
+                    expr.contains(r#"instance=~"$instance""#),
+                    "{title:?} ignores $instance: {expr}"
+                );
+            }
+        }
+    }
+    assert!(panels >= 20, "only {panels} panels");
+    // One row per question the dashboard answers.
+    for wanted in
+        ["Process table", "state", "Users", "Terminals", "Parents", "tree", "Exporter health"]
+    {
+        assert!(rows.iter().any(|r| r.contains(wanted)), "no row about {wanted:?} in {rows:?}");
+    }
+    let all: String = dashboard_exprs(&dash).into_iter().map(|(_, e)| e + "\n").collect();
+    for limit in
+        ["libproc_processes_limit", "libproc_processes_per_user_limit", "libproc_pty_limit"]
+    {
+        assert!(all.contains(limit), "the dashboard does not draw {limit}");
+    }
+}
+
+#[test]
+#[ignore = "needs ruby to read YAML (scripts/setup.sh installs it)"]
+fn dashboard_and_rules_use_only_metrics_the_exporter_serves() {
+    let golden = golden_names();
+    let rules = all_rules();
+    let recorded: BTreeSet<String> = rules.iter().filter(|r| !r.1).map(|r| r.0.clone()).collect();
+    let dash: Value = serde_json::from_str(&read(DASHBOARD)).unwrap();
+
+    let mut used: Vec<(String, String)> = Vec::new();
+    for (what, expr) in dashboard_exprs(&dash) {
+        used.extend(metric_names(&expr).into_iter().map(|n| (format!("{DASHBOARD} {what}"), n)));
+    }
+    for (name, _, rule) in &rules {
+        let expr = rule["expr"].as_str().unwrap();
+        used.extend(metric_names(expr).into_iter().map(|n| (format!("rule {name}"), n)));
+        for text in rule["annotations"].as_object().into_iter().flat_map(|a| a.values()) {
+            used.extend(
+                template_query_names(text.as_str().unwrap())
+                    .into_iter()
+                    .map(|n| (format!("annotation of {name}"), n)),
+            );
+        }
+    }
+    let distinct: BTreeSet<&String> = used.iter().map(|(_, n)| n).collect();
+    assert!(distinct.len() >= 20, "the name extraction found too little: {distinct:?}");
+
+    let mut unknown = Vec::new();
+    for (where_, name) in &used {
+        let ok = if name.contains(':') {
+            recorded.contains(name)
+        } else {
+            golden.contains(name) || SYNTHETIC.contains(&name.as_str())
+        };
+        if !ok {
+            unknown.push(format!("{where_}: {name}"));
+        }
+    }
+    unknown.dedup();
+    assert!(
+        unknown.is_empty(),
+        "names that are neither in {GOLDEN}, nor recording rules, nor Prometheus's own:\n{}",
+        unknown.join("\n")
+    );
+
+    // And the other way round: every libproc_ family the exporter serves is on the dashboard.
+    let dash_names: BTreeSet<String> =
+        dashboard_exprs(&dash).into_iter().flat_map(|(_, e)| metric_names(&e)).collect();
+    let not_shown: Vec<&String> =
+        golden.iter().filter(|n| n.starts_with("libproc_") && !dash_names.contains(*n)).collect();
+    assert!(not_shown.is_empty(), "families served but not on the dashboard: {not_shown:?}");
+}
+
+#[test]
+fn metric_name_extraction_skips_functions_labels_and_keywords() {
+    let names = metric_names(
+        r#"topk(10, sum without (state) (libproc_processes{job=~"$job", state!="zombie"}) / ignoring (uid, user) group_left libproc_processes_limit) > bool 0.5 and on(instance) rate(libproc_collections_total[$__rate_interval] offset 5m) or instance:libproc_zombies:sum or max by (instance) (libproc_ttys) or count(ALERTS)"#,
+    );
+    let want: BTreeSet<String> = [
+        "libproc_processes",
+        "libproc_processes_limit",
+        "libproc_collections_total",
+        "instance:libproc_zombies:sum",
+        "libproc_ttys",
+        "ALERTS",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(names, want);
+    let quoted = template_query_names(
+        r#"{{ $value | printf "%.0f" }} of {{ with printf "libproc_pty_limit{instance=%q}" $labels.instance | query }}"#,
+    );
+    assert_eq!(quoted, BTreeSet::from(["libproc_pty_limit".to_string()]));
+}
