@@ -1,11 +1,12 @@
 # Homebrew formula for libproc_exporter, built from source with cargo. Homebrew installs
 # formulae only from a tap (https://docs.brew.sh/How-to-Create-and-Maintain-a-Tap): copy this
-# file to Formula/libproc_exporter.rb of a repository named OWNER/homebrew-tap, then
+# file to Formula/libproc_exporter.rb of a repository named OWNER/homebrew-tap, then install
+# it by its full name, which taps the repository and trusts just this formula (Homebrew 6
+# refuses formulae from an untrusted tap: https://docs.brew.sh/Tap-Trust):
 #
-#   brew tap OWNER/tap
-#   brew install --HEAD libproc_exporter     # until a release exists: builds main
-#   brew install libproc_exporter            # once deploy/release.sh has filled in url/sha256
-#   brew services start libproc_exporter
+#   brew install --HEAD OWNER/tap/libproc_exporter   # until a release exists: builds main
+#   brew install OWNER/tap/libproc_exporter          # once deploy/release.sh filled in url/sha256
+#   brew services start OWNER/tap/libproc_exporter
 #
 # This file has no stable url or sha256 on purpose: there is no release tarball to point at
 # yet. deploy/release.sh writes dist/libproc_exporter.rb with both, for the tap, when it
