@@ -181,6 +181,76 @@ fn a_retired_runner_label_put_back_fails_the_check() {
     assert!(late.iter().any(|p| p.starts_with("macos-15-intel: support ends 2027-08")), "{late:?}");
 }
 
+/// The `with:` keys of every step that uses `action` (`uses: OWNER/NAME@...`), each as the
+/// step's first line and its `with:` lines.
+fn steps_using(workflow: &str, action: &str) -> Vec<(String, Vec<String>)> {
+    let lines: Vec<&str> = workflow.lines().collect();
+    let mut steps = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let Some(uses) = trimmed.strip_prefix("- uses: ") else { continue };
+        if !uses.starts_with(&format!("{action}@")) {
+            continue;
+        }
+        // The step's keys are indented past its dash; the step ends where that stops.
+        let indent = line.len() - trimmed.len() + 2;
+        let body: Vec<String> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+            .map(|l| l.trim().to_string())
+            .collect();
+        steps.push((trimmed.to_string(), body));
+    }
+    steps
+}
+
+/// Artifact names belong to the workflow run, not the attempt: re-running a failed leg would
+/// fail its upload with 409 Conflict. `overwrite: true` is upload-artifact's documented input
+/// for this (actions/upload-artifact README, "Overwriting an Artifact"; v4 and later).
+#[test]
+fn every_artifact_upload_is_safe_to_rerun() {
+    let mut uploads = 0;
+    for (path, text) in workflows() {
+        for (step, with) in steps_using(&text, "actions/upload-artifact") {
+            uploads += 1;
+            assert!(
+                with.iter().any(|l| l.split('#').next().unwrap().trim() == "overwrite: true"),
+                "{path}: `{step}` has no `overwrite: true`; a re-run attempt fails with 409"
+            );
+        }
+    }
+    assert!(uploads >= 3, "the macOS workflow uploads tables and the universal binary");
+}
+
+/// The LaunchDaemon check finds the daemon through launchd, never `pgrep -f` (the runner user
+/// may not read another uid's arguments: docs/macos-road.md, launchd), and waits for the
+/// crash restart by polling, bounded, not a fixed sleep (ThrottleInterval plus crash reporting
+/// can exceed any fixed guess).
+#[test]
+fn the_launchd_check_asks_launchd_for_the_pid_and_polls_for_the_restart() {
+    for (path, text) in workflows() {
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split(" #").next().unwrap().trim_start();
+            if code.starts_with('#') {
+                continue;
+            }
+            assert!(
+                !(code.contains("pgrep") && code.contains("libproc_exporter")),
+                "{path}:{}: the daemon's pid from pgrep: {line}",
+                n + 1
+            );
+            assert!(
+                !code.starts_with("sleep "),
+                "{path}:{}: a fixed sleep where a bounded poll belongs: {line}",
+                n + 1
+            );
+        }
+        if text.contains("kill -ABRT") {
+            assert!(text.contains("wait_for_restart \"$label\" \"$old\" 60"), "{path}");
+        }
+    }
+}
+
 #[test]
 fn civil_dates_count_days_like_the_unix_epoch() {
     assert_eq!(days("1970-01-01"), Some(0));
@@ -230,5 +300,51 @@ fn a_recorded_table_replays_to_exactly_the_counts_saved_beside_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("total='': replayed {total}, recorded {}", total + 1)), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs python3 (scripts/setup.sh installs it)"]
+fn a_table_recorded_while_a_process_exits_replays_to_the_counts_saved_beside_it() {
+    // A process caught in exit: still SRUN, with PROC_FLAG_INEXIT (0x4), on the zombie list
+    // (docs/xnu-proc-info.md §2.4). The exporter counts it as a zombie; so must the counts
+    // the macOS job saves, or the replay job fails on a table recorded at that instant.
+    let dir = std::env::temp_dir().join(format!("libproc-inexit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = repo_root().join("tests/fixtures/snapshots/mac.json");
+    let mut table: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let exiting = table["processes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["status"] == 2 && p["pid"].as_i64() > Some(100))
+        .expect("a live process in the fixture");
+    exiting["flags"] = (exiting["flags"].as_u64().unwrap() | 0x4).into();
+    exiting["zombie"] = true.into();
+    std::fs::write(dir.join("table.json"), table.to_string()).unwrap();
+
+    // The counts as the macOS job saves them: live_check.py's own file_counts.
+    let save = "import json, sys\nsys.path.insert(0, sys.argv[1])\nimport live_check\n\
+                table = json.load(open('table.json'))\n\
+                c = live_check.file_counts(table)\n\
+                json.dump({'counts': {k: dict(v) for k, v in c.items()}}, open('counts.json', 'w'))";
+    let scripts = repo_root().join(".github/scripts");
+    let out = Command::new("python3")
+        .args(["-c", save])
+        .arg(&scripts)
+        .current_dir(&dir)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let bin = exporter_bin();
+    let out =
+        python("replay_check.py", &[bin.to_str().unwrap(), "table.json", "counts.json"], &dir);
+    assert!(
+        out.status.success(),
+        "the saved counts disagree with the exporter on an exiting process: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

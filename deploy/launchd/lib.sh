@@ -114,3 +114,31 @@ ensure_service_user() {
     # Directory services cache negative lookups; launchd and install must see the new user.
     dscacheutil -flushcache 2>/dev/null || true
 }
+
+# The pid launchd holds for the running service system/$1 (the `pid = N` line that
+# `launchctl print` shows while it runs), or nothing. Anyone may read the system domain
+# (launchctl(1)), so this works as any user, where `pgrep -f` does not: xnu hides another
+# uid's arguments from a non-root caller (docs/macos-road.md, "Finding the daemon's pid").
+service_pid() {
+    # Not loaded (launchctl exits 113) is no error here: there is simply no pid.
+    { launchctl print "system/$1" 2>/dev/null || true; } |
+        awk '$1 == "pid" && $2 == "=" { print $3; exit }'
+}
+
+# Waits for launchd to start system/$1 again after the process $2 died: prints the new pid,
+# or fails after $3 seconds (default 60; launchd waits ThrottleInterval, and crash
+# reporting on a busy runner can add as much again).
+wait_for_restart() {
+    local service=$1 old=$2 limit=${3:-60} waited=0 pid
+    while ((waited < limit)); do
+        pid=$(service_pid "$service")
+        if [[ -n "$pid" && "$pid" != "$old" ]]; then
+            echo "$pid"
+            return 0
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    echo "$(basename "$0"): system/$service was not restarted within ${limit}s (pid still ${pid:-none})" >&2
+    return 1
+}

@@ -163,3 +163,75 @@ fn shell_scripts_pass_shellcheck() {
         Command::new(shellcheck).args(["--severity=style", "--external-sources"]).args(&scripts),
     );
 }
+
+/// A stand-in for `launchctl print system/LABEL` while launchd restarts a crashed job: the
+/// service block as macOS prints it, `pid = $STUB_OLD_PID` for the first $STUB_UNTIL calls,
+/// then no pid (`spawn scheduled`, the throttle), then `pid = $STUB_NEW_PID` from call
+/// $STUB_UNTIL + 3 on. An unknown service answers as launchctl does, exit 113.
+const STUB_LAUNCHCTL: &str = r#"#!/bin/bash
+[ "$1" = print ] && [ "$2" = system/io.github.libproc-exporter ] || {
+    echo "Could not find service \"${2#system/}\" in domain for system" >&2; exit 113; }
+n=$(($(cat "$STUB_DB/n" 2>/dev/null || echo 0) + 1)); echo "$n" >"$STUB_DB/n"
+if ((n <= STUB_UNTIL)); then state=running pid=$STUB_OLD_PID
+elif ((n <= STUB_UNTIL + 2)) || [ -z "$STUB_NEW_PID" ]; then state="spawn scheduled" pid=
+else state=running pid=$STUB_NEW_PID; fi
+printf '%s = {\n\tactive count = 1\n\tpath = /Library/LaunchDaemons/%s.plist\n' "$2" "${2#system/}"
+printf '\ttype = LaunchDaemon\n\tstate = %s\n\n\tprogram = /usr/local/bin/libproc_exporter\n' "$state"
+printf '\targuments = {\n\t\t/usr/local/bin/libproc_exporter\n\t\t--web.listen-address=:10077\n\t}\n\n'
+printf '\tdomain = system\n\tusername = _libproc_exporter\n\truns = %s\n' "$n"
+[ -n "$pid" ] && printf '\tpid = %s\n' "$pid"
+printf '\timmediate reason = speculative\n\tlast terminating signal = Abort trap: 6\n}\n'
+"#;
+
+/// Runs `snippet` after sourcing lib.sh with the stub launchctl first on PATH; returns
+/// (success, stdout, stderr).
+fn with_stub_launchctl(dir: &Path, snippet: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("launchctl"), STUB_LAUNCHCTL).unwrap();
+    Command::new("chmod").arg("755").arg(bin.join("launchctl")).status().unwrap();
+    let _ = std::fs::remove_file(dir.join("n"));
+    let lib = path("deploy/launchd/lib.sh");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n. {}\n{snippet}\n", lib.display()))
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("STUB_DB", dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_daemons_pid_comes_from_launchd_and_a_restart_is_polled_for_not_slept_on() {
+    let dir = TempDir::new("stub_launchctl");
+    let label = "io.github.libproc-exporter";
+    let env = [("STUB_UNTIL", "2"), ("STUB_OLD_PID", "4242"), ("STUB_NEW_PID", "4377")];
+
+    // The service's own `pid = N`, not a number from elsewhere in the block.
+    let (ok, out, err) = with_stub_launchctl(&dir.0, &format!("service_pid {label}"), &env);
+    assert!(ok, "{err}");
+    assert_eq!(out, "4242");
+    // Not loaded: nothing, and no failure (the caller decides).
+    let (ok, out, _) = with_stub_launchctl(&dir.0, "service_pid no.such.label", &env);
+    assert!(ok);
+    assert_eq!(out, "");
+
+    // Killed: the old pid twice, then no pid while launchd throttles, then the new one.
+    let (ok, out, err) = with_stub_launchctl(
+        &dir.0,
+        &format!("old=$(service_pid {label}); wait_for_restart {label} \"$old\" 10"),
+        &env,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "4377");
+
+    // Never restarted: a clear failure once the bound passes, naming the service.
+    let never = [("STUB_UNTIL", "1000"), ("STUB_OLD_PID", "4242"), ("STUB_NEW_PID", "")];
+    let (ok, _, err) =
+        with_stub_launchctl(&dir.0, &format!("wait_for_restart {label} 4242 2"), &never);
+    assert!(!ok);
+    assert!(err.contains(&format!("system/{label} was not restarted within 2s")), "{err}");
+}
