@@ -176,6 +176,11 @@ def compare(port):
     return problems
 
 
+def is_zombie(process):
+    """Whether the exporter counts a recorded process as a zombie (src/table/mod.rs, State)."""
+    return process["status"] == 5 or process["flags"] & 0x4 != 0
+
+
 def file_counts(table):
     """A recorded table's counts, in the shape of counts(): what the Mac's kernel said."""
     names = {t["dev"]: t["name"] for t in table["ttys"]}
@@ -187,8 +192,9 @@ def file_counts(table):
                                    for p in procs if p["tdev"] is not None),
         "ppid": parents(procs),
         "total": collections.Counter({"": len(procs)}),
-        # p_stat SZOMB (5), as the exporter reads it (docs/xnu-proc-info.md §3.5).
-        "zombie": collections.Counter({"": sum(1 for p in procs if p["status"] == 5)}),
+        # As the exporter counts them: p_stat SZOMB (5), or a process caught in exit, which
+        # may still show SRUN with PROC_FLAG_INEXIT (0x4) (docs/xnu-proc-info.md §2.4, §3.5).
+        "zombie": collections.Counter({"": sum(1 for p in procs if is_zombie(p))}),
     }
     c["ttys"] = collections.Counter({"": len(c["tty"])})
     return c
