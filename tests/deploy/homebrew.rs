@@ -119,19 +119,17 @@ esac
 /// exporter first on PATH, in a fresh Homebrew state; returns (success, output).
 fn with_stub_brew(commands: &str) -> (bool, String) {
     let dir = TempDir::new("stub_brew");
-    let bin = dir.0.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for (tool, script) in [
-        ("brew", STUB_BREW),
-        ("curl", "#!/bin/sh\necho 'libproc_processes{state=\"alive\"} 412'\n"),
-    ] {
-        std::fs::write(bin.join(tool), script).unwrap();
-        Command::new("chmod").arg("755").arg(bin.join(tool)).status().unwrap();
-    }
+    let search = stub_path(
+        &dir.0,
+        &[
+            ("brew", STUB_BREW),
+            ("curl", "#!/bin/sh\necho 'libproc_processes{state=\"alive\"} 412'\n"),
+        ],
+    );
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!("set -euo pipefail\n{commands}"))
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("PATH", search)
         .env("STUB_BREW_DB", &dir.0)
         .output()
         .unwrap();

@@ -186,16 +186,13 @@ printf '\timmediate reason = speculative\n\tlast terminating signal = Abort trap
 /// Runs `snippet` after sourcing lib.sh with the stub launchctl first on PATH; returns
 /// (success, stdout, stderr).
 fn with_stub_launchctl(dir: &Path, snippet: &str, env: &[(&str, &str)]) -> (bool, String, String) {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(bin.join("launchctl"), STUB_LAUNCHCTL).unwrap();
-    Command::new("chmod").arg("755").arg(bin.join("launchctl")).status().unwrap();
+    let search = stub_path(dir, &[("launchctl", STUB_LAUNCHCTL)]);
     let _ = std::fs::remove_file(dir.join("n"));
     let lib = path("deploy/launchd/lib.sh");
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!("set -euo pipefail\n. {}\n{snippet}\n", lib.display()))
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("PATH", search)
         .env("STUB_DB", dir)
         .envs(env.iter().copied())
         .output()

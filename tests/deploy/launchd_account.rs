@@ -50,10 +50,7 @@ fn macos15_accounts() -> String {
 /// Runs `snippet` after sourcing deploy/launchd/lib.sh, with the stub dscl first on PATH
 /// over `users` and `groups`; returns (success, output, the dscl calls made).
 fn with_stub_dscl(db: &Path, snippet: &str) -> (bool, String, String) {
-    let stub = db.join("bin");
-    std::fs::create_dir_all(&stub).unwrap();
-    std::fs::write(stub.join("dscl"), STUB_DSCL).unwrap();
-    Command::new("chmod").arg("755").arg(stub.join("dscl")).status().unwrap();
+    let search = stub_path(db, &[("dscl", STUB_DSCL)]);
     let _ = std::fs::remove_file(db.join("calls"));
     let script = format!(
         "set -euo pipefail\n. {lib}\n{snippet}\n",
@@ -62,7 +59,7 @@ fn with_stub_dscl(db: &Path, snippet: &str) -> (bool, String, String) {
     let out = Command::new("bash")
         .arg("-c")
         .arg(script)
-        .env("PATH", format!("{}:{}", stub.display(), std::env::var("PATH").unwrap()))
+        .env("PATH", search)
         .env("STUB_DSCL_DB", db)
         .output()
         .unwrap();

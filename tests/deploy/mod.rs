@@ -56,6 +56,19 @@ fn python3() -> PathBuf {
     require_tool("python3", "apt-get install python3")
 }
 
+/// Writes each (name, script) as an executable in `dir/bin` and returns a PATH with that
+/// folder first: stand-ins for macOS and packaging tools (dscl, launchctl, brew, cargo).
+fn stub_path(dir: &Path, stubs: &[(&str, &str)]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (tool, script) in stubs {
+        std::fs::write(bin.join(tool), script).unwrap();
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
 /// Runs `cmd`, panicking with its output unless it exits 0.
 fn run_ok(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");

@@ -28,19 +28,16 @@ fi
 #[ignore = "needs git (scripts/setup.sh installs it)"]
 fn release_tarballs_are_named_like_prometheus_releases_and_carry_the_license() {
     let dir = TempDir::new("release");
-    let bin = dir.0.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for (tool, script) in [
-        ("cargo", STUB_CARGO),
-        ("cargo-zigbuild", "#!/bin/sh\nexit 0\n"),
-        ("rustup", "#!/bin/sh\nexit 0\n"),
-        ("llvm-nm", "#!/bin/sh\necho '                 U ___proc_info'\n"),
-    ] {
-        std::fs::write(bin.join(tool), script).unwrap();
-        Command::new("chmod").arg("755").arg(bin.join(tool)).status().unwrap();
-    }
+    let search = stub_path(
+        &dir.0,
+        &[
+            ("cargo", STUB_CARGO),
+            ("cargo-zigbuild", "#!/bin/sh\nexit 0\n"),
+            ("rustup", "#!/bin/sh\nexit 0\n"),
+            ("llvm-nm", "#!/bin/sh\necho '                 U ___proc_info'\n"),
+        ],
+    );
     let dist = dir.0.join("dist");
-    let search = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     run_ok(
         Command::new("bash")
             .arg(path("deploy/release.sh"))
