@@ -139,12 +139,20 @@ pub struct RecordArgs {
 /// its flags by declaring them in its own file.
 #[derive(Clone, Debug, Default)]
 pub struct CollectorFlags {
-    /// Each collector and whether it runs, in [`collect::ALL`] order.
-    pub enabled: Vec<(&'static collect::Definition, bool)>,
-    /// Each collector's settings as given (defaults where not), in the same order.
-    pub settings: Vec<Vec<(&'static collect::Setting, u64)>>,
-    /// Each collector's list settings as given (every value of every use), in the same order.
-    pub lists: Vec<Vec<(&'static collect::ListSetting, Vec<String>)>>,
+    /// Each collector as given, in [`collect::ALL`] order.
+    pub collectors: Vec<CollectorChoice>,
+}
+
+/// One collector as the command line gives it: whether it runs, and its settings' values
+/// (every setting present: clap fills in the default the declaration gives), not yet checked.
+#[derive(Clone, Debug)]
+pub struct CollectorChoice {
+    /// The collector.
+    pub definition: &'static collect::Definition,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Its settings' values.
+    pub settings: collect::Settings,
 }
 
 const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
@@ -186,9 +194,7 @@ impl FromArgMatches for CollectorFlags {
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
         // node_exporter's meaning: only the collectors named with --collector.NAME run.
         let defaults = !matches.get_flag(DISABLE_DEFAULTS);
-        self.enabled.clear();
-        self.settings.clear();
-        self.lists.clear();
+        self.collectors.clear();
         for (definition, (on, off, settings, lists)) in collect::ALL.iter().zip(flag_ids()) {
             // The two flags override each other, so the last one given wins.
             let enabled = if matches.get_flag(on) {
@@ -198,16 +204,18 @@ impl FromArgMatches for CollectorFlags {
             } else {
                 defaults && definition.default_enabled
             };
-            self.enabled.push((*definition, enabled));
-            let values = definition.settings.iter().zip(settings).map(|(setting, id)| {
-                (setting, matches.get_one::<u64>(id).copied().unwrap_or(setting.default))
-            });
-            self.settings.push(values.collect());
-            let lists = definition.lists.iter().zip(lists).map(|(list, id)| {
+            let mut values = collect::Settings::default();
+            for (setting, id) in definition.settings.iter().zip(settings) {
+                // Every setting has clap's default value, the one its declaration gives.
+                if let Some(&value) = matches.get_one::<u64>(id) {
+                    values = values.with(setting, value);
+                }
+            }
+            for (list, id) in definition.lists.iter().zip(lists) {
                 let given = matches.get_many::<String>(id).into_iter().flatten();
-                (list, given.cloned().collect())
-            });
-            self.lists.push(lists.collect());
+                values = values.with_list(list, given.cloned().collect());
+            }
+            self.collectors.push(CollectorChoice { definition, enabled, settings: values });
         }
         Ok(())
     }

@@ -208,27 +208,22 @@ fn collectors(
     flags: &crate::cli::CollectorFlags,
 ) -> Result<Vec<(&'static collect::Definition, Settings)>, ConfigError> {
     let mut collectors = Vec::new();
-    let given = flags.enabled.iter().zip(&flags.settings).zip(&flags.lists);
-    for ((&(definition, enabled), values), lists) in given {
-        let mut settings = Settings::defaults(definition);
-        for (list, values) in lists {
-            let flag = || format!("--collector.{}.{}", definition.name, list.flag);
+    for choice in &flags.collectors {
+        let flag = |name: &str| format!("--collector.{}.{name}", choice.definition.name);
+        for (list, values) in choice.settings.lists() {
             for value in values {
-                (list.check)(value).map_err(|why| ConfigError::new(&flag(), value, why))?;
+                (list.check)(value)
+                    .map_err(|why| ConfigError::new(&flag(list.flag), value, why))?;
             }
-            settings = settings.with_list(list.flag, values.clone());
         }
-        for &(setting, value) in values {
-            // Checked whether the collector runs or not: a bad flag is a bad flag.
+        for (setting, value) in choice.settings.numbers() {
             if value < setting.min {
-                let flag = format!("--collector.{}.{}", definition.name, setting.flag);
                 let why = format!("must be at least {}", setting.min);
-                return Err(ConfigError::new(&flag, value, why));
+                return Err(ConfigError::new(&flag(setting.flag), value, why));
             }
-            settings = settings.with(setting.flag, value);
         }
-        if enabled {
-            collectors.push((definition, settings));
+        if choice.enabled {
+            collectors.push((choice.definition, choice.settings.clone()));
         }
     }
     Ok(collectors)
@@ -336,8 +331,8 @@ mod tests {
         let c = config(&["--collector.comm.names=sshd,cron", "--collector.comm.names", "launchd"]);
         let c = c.unwrap();
         let comm = c.collectors.iter().find(|(d, _)| d.name == "comm").unwrap();
-        assert_eq!(comm.1.get_list("names"), ["sshd", "cron", "launchd"]);
-        assert_eq!(comm.1.get("top-k"), 20);
+        assert_eq!(comm.1.list(&collect::comm::NAMES), ["sshd", "cron", "launchd"]);
+        assert_eq!(comm.1.get(&collect::comm::TOP_K), 20);
     }
 
     #[test]
@@ -353,11 +348,12 @@ mod tests {
     fn a_collectors_own_flags_reach_it() {
         let c = config(&["--collector.ppid.top-k", "3", "--collector.pgrp.min-members=5"]).unwrap();
         let ppid = c.collectors.iter().find(|(d, _)| d.name == "ppid").unwrap();
-        assert_eq!((ppid.1.get("top-k"), ppid.1.get("min-children")), (3, 5));
+        let (top_k, min_children) = (&collect::ppid::TOP_K, &collect::ppid::MIN_CHILDREN);
+        assert_eq!((ppid.1.get(top_k), ppid.1.get(min_children)), (3, 5));
         // pgrp is off, but its flag is still checked and kept for when it is turned on.
         let c = config(&["--collector.pgrp", "--collector.pgrp.min-members=5"]).unwrap();
         let pgrp = c.collectors.iter().find(|(d, _)| d.name == "pgrp").unwrap();
-        assert_eq!(pgrp.1.get("min-members"), 5);
+        assert_eq!(pgrp.1.get(&collect::pgrp::MIN_MEMBERS), 5);
         let e = config(&["--collector.uid.max-series", "0"]).unwrap_err();
         assert_eq!(e.to_string(), "--collector.uid.max-series \"0\": must be at least 1");
     }

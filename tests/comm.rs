@@ -31,9 +31,9 @@ fn table() -> SimTable {
 
 fn scrape(top_k: u64, names: &[&str]) -> String {
     let definition = collect::find("comm").unwrap();
-    let settings = Settings::defaults(definition)
-        .with("top-k", top_k)
-        .with_list("names", names.iter().map(|n| n.to_string()).collect());
+    let settings = Settings::default()
+        .with(&collect::comm::TOP_K, top_k)
+        .with_list(&collect::comm::NAMES, names.iter().map(|n| n.to_string()).collect());
     let source = DarwinSource::new(
         SimKernel::new(table(), 0),
         TtyDevices::Fixed(vec![]),

@@ -14,17 +14,11 @@ use libproc_exporter::table::replay;
 use crate::common::{fixture, require_tool, sample};
 
 /// Every collector, `pgrp` included, in registry order, with their default settings but
-/// for `changes` (collector, flag, value).
-fn collectors_with(changes: &[(&str, &str, u64)]) -> Vec<Instance> {
-    let instance = |definition: &'static collect::Definition| {
-        let mut settings = Settings::defaults(definition);
-        for &(name, flag, value) in changes.iter().filter(|c| c.0 == definition.name) {
-            let _ = name;
-            settings = settings.with(flag, value);
-        }
-        definition.instance(&settings)
-    };
-    collect::ALL.iter().copied().map(instance).collect()
+/// for `changes` (setting, value).
+fn collectors_with(changes: &[(&'static collect::Setting, u64)]) -> Vec<Instance> {
+    let settings =
+        changes.iter().fold(Settings::default(), |settings, &(s, value)| settings.with(s, value));
+    collect::ALL.iter().map(|definition| definition.instance(&settings)).collect()
 }
 
 fn all_collectors() -> Vec<Instance> {
@@ -196,9 +190,9 @@ fn caps_keep_the_largest_and_count_what_they_drop() {
     let source =
         DarwinSource::new(kernel, TtyDevices::Fixed(vec![]), Some(limits), BTreeMap::new(), 0);
     let capped = collectors_with(&[
-        ("uid", "max-series", 5),
-        ("ruid", "max-series", 7),
-        ("ppid", "top-k", 3),
+        (&collect::uid::MAX_SERIES, 5),
+        (&collect::ruid::MAX_SERIES, 7),
+        (&collect::ppid::TOP_K, 3),
     ]);
     let exporter = Exporter::new(Box::new(source), capped, false);
     let body = exporter.scrape(None);

@@ -95,7 +95,7 @@ fn a_quiet_host_under_a_fork_loop_keeps_its_command_series() {
     let comm = collect::find("comm").unwrap();
     let exporter = Exporter::new(
         Box::new(ForkLoop::new(false)),
-        vec![comm.instance(&Settings::defaults(comm))],
+        vec![comm.instance(&Settings::default())],
         false,
     );
     let mut seen = BTreeSet::new();
@@ -119,9 +119,8 @@ fn a_quiet_host_under_a_fork_loop_keeps_its_command_series() {
 
 #[test]
 fn a_quiet_host_under_a_fork_loop_keeps_its_parent_series() {
-    let ppid = collect::find("ppid").unwrap();
-    let (before, _) = label_sets(Settings::defaults(ppid).with("min-children", 1), false);
-    let (after, _) = label_sets(Settings::defaults(ppid), false);
+    let (before, _) = label_sets(Settings::default().with(&collect::ppid::MIN_CHILDREN, 1), false);
+    let (after, _) = label_sets(Settings::default(), false);
     eprintln!(
         "distinct libproc_ppid_processes label sets in 20 scrapes: min-children 1: {before}, defaults: {after}"
     );
@@ -131,7 +130,7 @@ fn a_quiet_host_under_a_fork_loop_keeps_its_parent_series() {
     assert!(after <= 8, "{after} distinct parent series with the defaults");
 
     // A runaway parent still shows, with its children counted.
-    let (_, last) = label_sets(Settings::defaults(ppid), true);
+    let (_, last) = label_sets(Settings::default(), true);
     assert_eq!(
         sample(&last, "libproc_ppid_processes", "ppid=\"55555\",parent=\"runaway\""),
         Some(150.0)

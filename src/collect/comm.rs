@@ -9,23 +9,29 @@ use super::{CollectError, Collector, Context, Definition, Family, ListSetting, O
 /// bytes with a NUL (§3.3), Linux's `TASK_COMM_LEN` is 16 likewise.
 const MAXCOMLEN: usize = 15;
 
+/// `--collector.comm.top-k`.
+pub static TOP_K: Setting = Setting {
+    flag: "top-k",
+    help: "Command names shown in libproc_comm_processes (the largest counts), besides the declared ones.",
+    default: 20,
+    min: 0,
+};
+
+/// `--collector.comm.names`.
+pub static NAMES: ListSetting = ListSetting {
+    flag: "names",
+    help: "Command names that always have a series in libproc_comm_processes, 0 when none runs (repeatable, comma-separated).",
+    check: check_name,
+};
+
 /// The `comm` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "comm",
     help: "processes per command name: the top K and the names declared",
     default_enabled: true,
-    settings: &[Setting {
-        flag: "top-k",
-        help: "Command names shown in libproc_comm_processes (the largest counts), besides the declared ones.",
-        default: 20,
-        min: 0,
-    }],
-    lists: &[ListSetting {
-        flag: "names",
-        help: "Command names that always have a series in libproc_comm_processes, 0 when none runs (repeatable, comma-separated).",
-        check: check_name,
-    }],
-    build: |s| Box::new(Comm { top_k: s.get_usize("top-k"), names: s.get_list("names").to_vec() }),
+    settings: &[&TOP_K],
+    lists: &[&NAMES],
+    build: |s| Box::new(Comm { top_k: s.count(&TOP_K), names: s.list(&NAMES).to_vec() }),
 };
 
 /// A declared name must be one a process can have: the kernel keeps 15 bytes of a name, so

@@ -4,7 +4,7 @@
 use super::{CollectError, Collector, Context, Definition, Family, Kind, Output};
 
 /// The `forks` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "forks",
     help: "processes created since boot (newest p_uniqueid; Linux /proc/stat processes)",
     default_enabled: true,

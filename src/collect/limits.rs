@@ -3,7 +3,7 @@
 use super::{CollectError, Collector, Context, Definition, Family, Output};
 
 /// The `limits` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "limits",
     help: "kern.maxproc, kern.maxprocperuid, kern.tty.ptmx_max",
     default_enabled: true,

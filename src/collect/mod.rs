@@ -4,14 +4,19 @@
 //! # Adding a collector
 //!
 //! A collector declares itself in its own file, as node_exporter's do: `collect/NAME.rs`
-//! exports one [`Definition`] (name, one line of help, on by default or not, its own
-//! `--collector.NAME.FLAG` settings with their defaults and minimums, its list settings
-//! (repeatable, comma-separated, each value checked at start-up), and a factory that builds
-//! it from those settings). Add that file, one `mod NAME;` and one entry in [`ALL`]
-//! (the exposition order); `--collector.NAME`, `--no-collector.NAME` and the settings flags
-//! are generated from the definition, validated by `config`, and the README's flags and
-//! metrics tables and the golden file (`UPDATE_GOLDEN=1 cargo test golden`) say what it adds
-//! (`tests/docs.rs` fails until they do).
+//! exports one [`Definition`] (name, one line of help, on by default or not, its settings,
+//! and a factory that builds it from their values). Each setting is a `static` [`Setting`]
+//! or [`ListSetting`] in that file, its default written there once; the factory reads it
+//! back with [`Settings::get`] / [`Settings::list`] through the same static, so a misspelt
+//! setting does not compile. What adding one takes:
+//!
+//! 1. the file, and one `pub mod NAME;` plus one entry in [`ALL`] (the exposition order):
+//!    `--collector.NAME`, `--no-collector.NAME` and `--collector.NAME.FLAG` are generated
+//!    from the definition and validated by `config`;
+//! 2. where it needs data the snapshot does not carry yet, one field of
+//!    [`table::Process`](crate::table::Process) or [`Snapshot`], filled by each source;
+//! 3. its rows in the README's flags and metrics tables and its lines in the golden file
+//!    (`UPDATE_GOLDEN=1 cargo test golden`); `tests/docs.rs` fails until they are there.
 //!
 //! A collector reads a [`Snapshot`] and appends [`Family`] values: metric name, help, label
 //! names and samples. It knows nothing of the OS or of HTTP, and `metrics` turns its output
@@ -25,17 +30,17 @@ use std::hash::Hash;
 use crate::table::Snapshot;
 use crate::users::UserNames;
 
-mod comm;
-mod forks;
-mod limits;
-mod pgrp;
-mod ppid;
-mod processes;
-mod ruid;
-mod threads;
-mod tree;
-mod tty;
-mod uid;
+pub mod comm;
+pub mod forks;
+pub mod limits;
+pub mod pgrp;
+pub mod ppid;
+pub mod processes;
+pub mod ruid;
+pub mod threads;
+pub mod tree;
+pub mod tty;
+pub mod uid;
 
 /// Gauge or counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +161,9 @@ pub trait Collector: Send + Sync {
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError>;
 }
 
-/// A numeric setting of one collector: `--collector.NAME.FLAG`.
+/// A numeric setting of one collector: `--collector.NAME.FLAG`. Declared once, as a `static`
+/// in the collector's file, with its default; the factory reads the value back through that
+/// same static ([`Settings::get`]), so a misspelt setting does not compile.
 #[derive(Debug)]
 pub struct Setting {
     /// The part after `--collector.NAME.`.
@@ -170,7 +177,7 @@ pub struct Setting {
 }
 
 /// A list setting of one collector: `--collector.NAME.FLAG=A,B`, repeatable, empty by
-/// default.
+/// default. Declared as a `static`, like [`Setting`].
 #[derive(Debug)]
 pub struct ListSetting {
     /// The part after `--collector.NAME.`.
@@ -190,9 +197,9 @@ pub struct Definition {
     /// On unless `--no-collector.NAME` (or `--collector.disable-defaults`).
     pub default_enabled: bool,
     /// Its own numeric flags.
-    pub settings: &'static [Setting],
+    pub settings: &'static [&'static Setting],
     /// Its own list flags.
-    pub lists: &'static [ListSetting],
+    pub lists: &'static [&'static ListSetting],
     /// Builds it from its settings' values.
     pub build: fn(&Settings) -> Box<dyn Collector>,
 }
@@ -211,62 +218,73 @@ impl Definition {
 
     /// The collector with its default settings.
     pub fn default_instance(&'static self) -> Instance {
-        self.instance(&Settings::defaults(self))
+        self.instance(&Settings::default())
     }
 }
 
-/// The values of one collector's settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The values given to settings, each keyed by its declaration (the `static` itself, by
+/// address: two settings with the same flag in two collectors are two settings). A setting
+/// with no value given reads as its default.
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
-    numbers: Vec<(&'static str, u64)>,
-    lists: Vec<(&'static str, Vec<String>)>,
+    numbers: Vec<(&'static Setting, u64)>,
+    lists: Vec<(&'static ListSetting, Vec<String>)>,
 }
 
 impl Settings {
-    /// Every setting of `definition` at its default (lists empty).
-    pub fn defaults(definition: &Definition) -> Settings {
-        Settings {
-            numbers: definition.settings.iter().map(|s| (s.flag, s.default)).collect(),
-            lists: definition.lists.iter().map(|l| (l.flag, Vec::new())).collect(),
-        }
-    }
-
-    /// The same with `flag` set to `value` (`flag` must be one of the collector's).
-    pub fn with(mut self, flag: &str, value: u64) -> Settings {
-        let slot = self.numbers.iter_mut().find(|(f, _)| *f == flag);
-        slot.unwrap_or_else(|| panic!("no setting {flag}")).1 = value;
+    /// The same with `setting` set to `value`.
+    pub fn with(mut self, setting: &'static Setting, value: u64) -> Settings {
+        self.numbers.retain(|&(s, _)| !std::ptr::eq(s, setting));
+        self.numbers.push((setting, value));
         self
     }
 
-    /// The same with the list `flag` set to `values` (`flag` must be one of the collector's).
-    pub fn with_list(mut self, flag: &str, values: Vec<String>) -> Settings {
-        let slot = self.lists.iter_mut().find(|(f, _)| *f == flag);
-        slot.unwrap_or_else(|| panic!("no list setting {flag}")).1 = values;
+    /// The same with the list `setting` set to `values`.
+    pub fn with_list(mut self, setting: &'static ListSetting, values: Vec<String>) -> Settings {
+        self.lists.retain(|(s, _)| !std::ptr::eq(*s, setting));
+        self.lists.push((setting, values));
         self
     }
 
-    /// The value of `flag`. Factories ask only for their own flags, so a miss is a bug in
-    /// the definition, found by the first test that builds the collector.
-    pub fn get(&self, flag: &str) -> u64 {
-        self.numbers.iter().find(|(f, _)| *f == flag).map(|&(_, v)| v).unwrap_or_else(|| {
-            panic!("the collector reads --collector.*.{flag} without declaring it")
-        })
-    }
-
-    /// The values of the list `flag` (a miss is a bug in the definition, as for [`get`]).
-    ///
-    /// [`get`]: Settings::get
-    pub fn get_list(&self, flag: &str) -> &[String] {
-        self.lists.iter().find(|(f, _)| *f == flag).map(|(_, v)| v.as_slice()).unwrap_or_else(
-            || panic!("the collector reads --collector.*.{flag} without declaring it"),
-        )
+    /// The value of `setting`: as given, else its default.
+    pub fn get(&self, setting: &'static Setting) -> u64 {
+        self.numbers
+            .iter()
+            .find(|&&(s, _)| std::ptr::eq(s, setting))
+            .map_or(setting.default, |&(_, v)| v)
     }
 
     /// [`Settings::get`] as a count of series.
-    pub fn get_usize(&self, flag: &str) -> usize {
-        usize::try_from(self.get(flag)).unwrap_or(usize::MAX)
+    pub fn count(&self, setting: &'static Setting) -> usize {
+        usize::try_from(self.get(setting)).unwrap_or(usize::MAX)
+    }
+
+    /// The values of the list `setting`: as given, else none.
+    pub fn list(&self, setting: &'static ListSetting) -> &[String] {
+        self.lists.iter().find(|(s, _)| std::ptr::eq(*s, setting)).map_or(&[], |(_, v)| v)
+    }
+
+    /// Every numeric value given, with its declaration (for validation).
+    pub fn numbers(&self) -> impl Iterator<Item = (&'static Setting, u64)> + '_ {
+        self.numbers.iter().copied()
+    }
+
+    /// Every list given, with its declaration (for validation).
+    pub fn lists(&self) -> impl Iterator<Item = (&'static ListSetting, &[String])> + '_ {
+        self.lists.iter().map(|(s, v)| (*s, v.as_slice()))
     }
 }
+
+impl PartialEq for Settings {
+    /// The same values for the same settings, whatever the order they were given in.
+    fn eq(&self, other: &Settings) -> bool {
+        let numbers = |a: &Settings, b: &Settings| a.numbers().all(|(s, v)| b.get(s) == v);
+        let lists = |a: &Settings, b: &Settings| a.lists().all(|(s, v)| b.list(s) == v);
+        numbers(self, other) && numbers(other, self) && lists(self, other) && lists(other, self)
+    }
+}
+
+impl Eq for Settings {}
 
 /// A built collector and its name.
 pub struct Instance {

@@ -3,27 +3,30 @@
 
 use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
 
+/// `--collector.pgrp.top-k`.
+pub static TOP_K: Setting = Setting {
+    flag: "top-k",
+    help: "Process groups shown in libproc_pgrp_processes.",
+    default: 10,
+    min: 1,
+};
+
+/// `--collector.pgrp.min-members`.
+pub static MIN_MEMBERS: Setting = Setting {
+    flag: "min-members",
+    help: "Process groups with fewer members are not shown.",
+    default: 2,
+    min: 0,
+};
+
 /// The `pgrp` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "pgrp",
     help: "members of the top-K process groups (PROC_PGRP_ONLY)",
     default_enabled: false,
-    settings: &[
-        Setting {
-            flag: "top-k",
-            help: "Process groups shown in libproc_pgrp_processes.",
-            default: 10,
-            min: 1,
-        },
-        Setting {
-            flag: "min-members",
-            help: "Process groups with fewer members are not shown.",
-            default: 2,
-            min: 0,
-        },
-    ],
+    settings: &[&TOP_K, &MIN_MEMBERS],
     lists: &[],
-    build: |s| Box::new(Pgrp { top_k: s.get_usize("top-k"), min_members: s.get("min-members") }),
+    build: |s| Box::new(Pgrp { top_k: s.count(&TOP_K), min_members: s.get(&MIN_MEMBERS) }),
 };
 
 /// The `pgrp` collector.

@@ -5,29 +5,32 @@ use super::{CollectError, Collector, Context, Definition, Family, Output, Settin
 use crate::libproc::Pid;
 use crate::table::{Process, Snapshot};
 
+/// `--collector.ppid.top-k`.
+pub static TOP_K: Setting = Setting {
+    flag: "top-k",
+    help: "Parents shown in libproc_ppid_processes and libproc_ppid_zombies.",
+    default: 10,
+    min: 1,
+};
+
+/// `--collector.ppid.min-children`.
+pub static MIN_CHILDREN: Setting = Setting {
+    flag: "min-children",
+    help: "Parents with fewer children are not shown in libproc_ppid_processes.",
+    // A parent with a pipeline or two running comes and goes from scrape to scrape;
+    // below 5 children a parent is noise, and a runaway has hundreds.
+    default: 5,
+    min: 0,
+};
+
 /// The `ppid` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "ppid",
     help: "children of the top-K parents, zombies per parent (PROC_PPID_ONLY)",
     default_enabled: true,
-    settings: &[
-        Setting {
-            flag: "top-k",
-            help: "Parents shown in libproc_ppid_processes and libproc_ppid_zombies.",
-            default: 10,
-            min: 1,
-        },
-        Setting {
-            flag: "min-children",
-            help: "Parents with fewer children are not shown in libproc_ppid_processes.",
-            // A parent with a pipeline or two running comes and goes from scrape to scrape;
-            // below 5 children a parent is noise, and a runaway has hundreds.
-            default: 5,
-            min: 0,
-        },
-    ],
+    settings: &[&TOP_K, &MIN_CHILDREN],
     lists: &[],
-    build: |s| Box::new(Ppid { top_k: s.get_usize("top-k"), min_children: s.get("min-children") }),
+    build: |s| Box::new(Ppid { top_k: s.count(&TOP_K), min_children: s.get(&MIN_CHILDREN) }),
 };
 
 /// The parent a process is counted under, if any. pid 0's "parent" 0 is itself, not a parent.
@@ -116,7 +119,7 @@ mod tests {
         let mut out = Output::default();
         let ctx = Context { snapshot: &snapshot, users: &users };
         // Every parent, however few its children: these tests are about who the parent is.
-        let settings = super::super::Settings::defaults(&DEFINITION).with("min-children", 1);
+        let settings = super::super::Settings::default().with(&MIN_CHILDREN, 1);
         DEFINITION.instance(&settings).collector.collect(&ctx, &mut out).unwrap();
         let mut pairs: Vec<_> = out.families[0]
             .samples

@@ -3,7 +3,7 @@
 use super::{CollectError, Collector, Context, Definition, Family, Output};
 
 /// The `processes` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "processes",
     help: "processes by state (PROC_ALL_PIDS)",
     default_enabled: true,

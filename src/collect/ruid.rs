@@ -3,19 +3,22 @@
 
 use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
 
+/// `--collector.ruid.max-series`.
+pub static MAX_SERIES: Setting = Setting {
+    flag: "max-series",
+    help: "Most uid series in libproc_ruid_processes (the largest are kept).",
+    default: 500,
+    min: 1,
+};
+
 /// The `ruid` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "ruid",
     help: "processes per real uid (PROC_RUID_ONLY)",
     default_enabled: true,
-    settings: &[Setting {
-        flag: "max-series",
-        help: "Most uid series in libproc_ruid_processes (the largest are kept).",
-        default: 500,
-        min: 1,
-    }],
+    settings: &[&MAX_SERIES],
     lists: &[],
-    build: |s| Box::new(Ruid { max_series: s.get_usize("max-series") }),
+    build: |s| Box::new(Ruid { max_series: s.count(&MAX_SERIES) }),
 };
 
 /// The `ruid` collector.

@@ -4,7 +4,7 @@
 use super::{CollectError, Collector, Context, Definition, Family, Output};
 
 /// The `threads` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "threads",
     help: "threads and kernel.threads-max (Linux only; macOS reports nothing)",
     default_enabled: true,

@@ -5,7 +5,7 @@ use super::{CollectError, Collector, Context, Definition, Family, Output};
 use crate::table::Snapshot;
 
 /// The `tree` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "tree",
     help: "deepest parent chain and largest subtree",
     default_enabled: true,

@@ -2,19 +2,22 @@
 
 use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
 
+/// `--collector.tty.max-series`.
+pub static MAX_SERIES: Setting = Setting {
+    flag: "max-series",
+    help: "Most terminal series in libproc_tty_processes (the largest are kept).",
+    default: 500,
+    min: 1,
+};
+
 /// The `tty` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "tty",
     help: "processes per controlling terminal (PROC_TTY_ONLY)",
     default_enabled: true,
-    settings: &[Setting {
-        flag: "max-series",
-        help: "Most terminal series in libproc_tty_processes (the largest are kept).",
-        default: 500,
-        min: 1,
-    }],
+    settings: &[&MAX_SERIES],
     lists: &[],
-    build: |s| Box::new(Tty { max_series: s.get_usize("max-series") }),
+    build: |s| Box::new(Tty { max_series: s.count(&MAX_SERIES) }),
 };
 
 /// The `tty` collector.

@@ -2,19 +2,22 @@
 
 use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
 
+/// `--collector.uid.max-series`.
+pub static MAX_SERIES: Setting = Setting {
+    flag: "max-series",
+    help: "Most uid series in libproc_uid_processes (the largest are kept).",
+    default: 500,
+    min: 1,
+};
+
 /// The `uid` collector's declaration.
-pub(super) const DEFINITION: Definition = Definition {
+pub const DEFINITION: Definition = Definition {
     name: "uid",
     help: "processes per effective uid (PROC_UID_ONLY)",
     default_enabled: true,
-    settings: &[Setting {
-        flag: "max-series",
-        help: "Most uid series in libproc_uid_processes (the largest are kept).",
-        default: 500,
-        min: 1,
-    }],
+    settings: &[&MAX_SERIES],
     lists: &[],
-    build: |s| Box::new(Uid { max_series: s.get_usize("max-series") }),
+    build: |s| Box::new(Uid { max_series: s.count(&MAX_SERIES) }),
 };
 
 /// The `uid` collector.
