@@ -82,16 +82,12 @@ impl Collector for Comm {
         shown.extend(kept);
         shown.sort_unstable();
 
-        let mut family = Family::gauge(
+        let family = Family::gauge(
             "libproc_comm_processes",
             "Processes per command name (the 15 bytes the kernel keeps): the top K by count and every name declared with --collector.comm.names.",
             &["comm"],
         );
-        for (comm, n) in shown {
-            family.push(vec![comm], n as f64);
-        }
-        out.families.push(family);
-        out.truncated += dropped;
+        super::push_counted(out, family, shown, dropped, |comm| vec![comm]);
         Ok(())
     }
 }

@@ -347,6 +347,35 @@ pub(crate) fn top<K: Ord>(counts: HashMap<K, u64>, cap: usize, min: u64) -> (Vec
     (all, dropped)
 }
 
+/// Pushes `family` with one sample per (key, count), labelled by `labels`, and counts what a
+/// cap dropped: the tail every labelled family shares.
+pub(crate) fn push_counted<K>(
+    out: &mut Output,
+    mut family: Family,
+    counts: impl IntoIterator<Item = (K, u64)>,
+    dropped: u64,
+    labels: impl Fn(K) -> Vec<String>,
+) {
+    for (key, n) in counts {
+        family.push(labels(key), n as f64);
+    }
+    out.families.push(family);
+    out.truncated += dropped;
+}
+
+/// The `cap` largest of `counts` (each at least `min`) as `family`: [`top`], then
+/// [`push_counted`].
+pub(crate) fn push_top<K: Ord>(
+    out: &mut Output,
+    family: Family,
+    counts: HashMap<K, u64>,
+    (cap, min): (usize, u64),
+    labels: impl Fn(K) -> Vec<String>,
+) {
+    let (kept, dropped) = top(counts, cap, min);
+    push_counted(out, family, kept, dropped, labels);
+}
+
 /// The shared body of the uid and ruid collectors.
 pub(crate) fn per_user(
     ctx: &Context<'_>,
@@ -355,13 +384,8 @@ pub(crate) fn per_user(
     cap: usize,
     key: impl Fn(&crate::table::Process) -> u32,
 ) {
-    let (kept, dropped) = top(count_by(ctx.snapshot, |p| Some(key(p))), cap, 1);
-    let mut family = family;
-    for (uid, n) in kept {
-        family.push(vec![uid.to_string(), ctx.user_name(uid)], n as f64);
-    }
-    out.families.push(family);
-    out.truncated += dropped;
+    let counts = count_by(ctx.snapshot, |p| Some(key(p)));
+    push_top(out, family, counts, (cap, 1), |uid| vec![uid.to_string(), ctx.user_name(uid)]);
 }
 
 /// The name of the process `pid`, or "" when it is not in the table.

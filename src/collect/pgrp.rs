@@ -40,17 +40,14 @@ pub struct Pgrp {
 impl Collector for Pgrp {
     fn collect(&self, ctx: &Context<'_>, out: &mut Output) -> Result<(), CollectError> {
         let members = super::count_by(ctx.snapshot, |p| Some(p.pgid));
-        let (kept, dropped) = super::top(members, self.top_k, self.min_members);
-        let mut family = Family::gauge(
+        let family = Family::gauge(
             "libproc_pgrp_processes",
             "Members of each of the top-K process groups (PROC_PGRP_ONLY); leader is the group leader's command name, empty once it has exited.",
             &["pgid", "leader"],
         );
-        for (pgid, n) in kept {
-            family.push(vec![pgid.to_string(), super::comm_of(ctx.snapshot, pgid)], n as f64);
-        }
-        out.families.push(family);
-        out.truncated += dropped;
+        super::push_top(out, family, members, (self.top_k, self.min_members), |pgid| {
+            vec![pgid.to_string(), super::comm_of(ctx.snapshot, pgid)]
+        });
         Ok(())
     }
 }

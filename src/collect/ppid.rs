@@ -59,33 +59,24 @@ impl Collector for Ppid {
         let zombies = super::count_by(snapshot, |p| p.is_zombie().then(|| parent(p)).flatten());
         let max = children.values().copied().max().unwrap_or(0);
 
-        let (kept, dropped) = super::top(children, self.top_k, self.min_children);
-        let mut family = Family::gauge(
+        let labels = |ppid: Pid| vec![ppid.to_string(), super::comm_of(snapshot, ppid)];
+        let family = Family::gauge(
             "libproc_ppid_processes",
             "Children of each of the top-K parents (PROC_PPID_ONLY); parent is the parent's command name.",
             &["ppid", "parent"],
         );
-        for (ppid, n) in kept {
-            family.push(vec![ppid.to_string(), super::comm_of(snapshot, ppid)], n as f64);
-        }
-        out.families.push(family);
+        super::push_top(out, family, children, (self.top_k, self.min_children), labels);
         out.families.push(Family::single(
             "libproc_ppid_processes_max",
             "Children of the parent with the most children.",
             max as f64,
         ));
-
-        let (kept, dropped_zombies) = super::top(zombies, self.top_k, 1);
-        let mut family = Family::gauge(
+        let family = Family::gauge(
             "libproc_ppid_zombies",
             "Unreaped zombie children of each of the top-K parents holding zombies.",
             &["ppid", "parent"],
         );
-        for (ppid, n) in kept {
-            family.push(vec![ppid.to_string(), super::comm_of(snapshot, ppid)], n as f64);
-        }
-        out.families.push(family);
-        out.truncated += dropped + dropped_zombies;
+        super::push_top(out, family, zombies, (self.top_k, 1), labels);
         Ok(())
     }
 }

@@ -39,22 +39,17 @@ impl Collector for Tty {
             })
         });
         let in_use = counts.len();
-        let (kept, dropped) = super::top(counts, self.max_series, 1);
-        let mut family = Family::gauge(
+        let family = Family::gauge(
             "libproc_tty_processes",
             "Processes per controlling terminal (PROC_TTY_ONLY); only terminals with processes.",
             &["tty"],
         );
-        for (name, n) in kept {
-            family.push(vec![name], n as f64);
-        }
-        out.families.push(family);
+        super::push_top(out, family, counts, (self.max_series, 1), |name| vec![name]);
         out.families.push(Family::single(
             "libproc_ttys",
             "Terminals that are the controlling terminal of at least one process.",
             in_use as f64,
         ));
-        out.truncated += dropped;
         Ok(())
     }
 }
