@@ -62,6 +62,28 @@ pub struct ProcBsdShortInfo {
     pub pbsi_rfu: u32,
 }
 
+impl ProcBsdInfo {
+    /// The short info of the same process: the fields `proc_pidshortbsdinfo` copies from the
+    /// proc xnu fills both from (§3.3, §3.4), so one conversion serves both flavors.
+    pub fn short(&self) -> ProcBsdShortInfo {
+        ProcBsdShortInfo {
+            pbsi_pid: self.pbi_pid,
+            pbsi_ppid: self.pbi_ppid,
+            pbsi_pgid: self.pbi_pgid,
+            pbsi_status: self.pbi_status,
+            pbsi_comm: self.pbi_comm,
+            pbsi_flags: self.pbi_flags,
+            pbsi_uid: self.pbi_uid,
+            pbsi_gid: self.pbi_gid,
+            pbsi_ruid: self.pbi_ruid,
+            pbsi_rgid: self.pbi_rgid,
+            pbsi_svuid: self.pbi_svuid,
+            pbsi_svgid: self.pbi_svgid,
+            pbsi_rfu: 0,
+        }
+    }
+}
+
 /// `struct proc_taskinfo` (§3.7), 96 bytes. `PROC_PIDTASKINFO`; same-euid check. The four
 /// time fields are Mach absolute-time units, not nanoseconds.
 #[repr(C)]

@@ -265,25 +265,13 @@ impl<K: Kernel> Source for DarwinSource<K> {
 }
 
 impl From<&ProcBsdInfo> for Process {
-    /// A process from full BSD info: everything, the terminal and start time included.
+    /// A process from full BSD info: the short info's fields, plus the terminal and the
+    /// start time.
     fn from(info: &ProcBsdInfo) -> Process {
         Process {
-            pid: info.pbi_pid as i32,
-            ppid: info.pbi_ppid as i32,
-            pgid: info.pbi_pgid as i32,
-            euid: info.pbi_uid,
-            ruid: info.pbi_ruid,
-            svuid: info.pbi_svuid,
-            egid: info.pbi_gid,
-            rgid: info.pbi_rgid,
             tty: (info.e_tdev != NODEV).then_some(info.e_tdev),
-            state: State::from_bsd(info.pbi_status, info.pbi_flags),
-            bsd_status: Some(info.pbi_status),
-            comm: Comm::new(&info.pbi_comm),
-            flags: Some(info.pbi_flags),
             start: Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec }),
-            uniqueid: None,
-            threads: None,
+            ..Process::from(&info.short())
         }
     }
 }
