@@ -133,8 +133,6 @@ impl Context<'_> {
 pub enum CollectError {
     /// The scrape's deadline passed before the collector ran.
     DeadlinePassed,
-    /// The snapshot it counts could not be taken.
-    NoSnapshot(String),
     /// A kernel limit it reports could not be read (the sysctl, or /proc/sys, named).
     LimitUnreadable(&'static str),
     /// A kernel counter it reports could not be read (named).
@@ -145,7 +143,6 @@ impl fmt::Display for CollectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CollectError::DeadlinePassed => f.write_str("the scrape deadline passed before it ran"),
-            CollectError::NoSnapshot(why) => write!(f, "no snapshot to count: {why}"),
             CollectError::LimitUnreadable(what) | CollectError::CounterUnreadable(what) => {
                 write!(f, "{what} could not be read")
             }

@@ -428,8 +428,6 @@ pub enum SourceKind {
     Replay,
 }
 
-impl SourceKind {}
-
 /// Everything needed to open a source.
 #[derive(Clone, Debug)]
 pub struct SourceConfig {
