@@ -21,6 +21,9 @@
 //!   snapshot, collectors, the exporter's own metrics, the text format.
 //! - [`server`]: hyper on tokio: routes, web configuration (TLS, basic auth), the in-flight
 //!   limit, single-flight collection, graceful shutdown.
+//! - [`daemon`]: from a valid config to a running server (sockets, runtime, descriptor
+//!   limit, start-up line); [`signals`]: SIGTERM/SIGINT to stop, SIGHUP to reload. The
+//!   binary (`main.rs`) only parses, validates and calls `daemon::serve` or a subcommand.
 //! - [`cli`] parses flags, [`config`] validates them into a [`Config`](config::Config);
 //!   [`commands`] are the `listpids` and `record` subcommands; [`users`] maps uids to names;
 //!   [`log`] writes logfmt or JSON lines.
@@ -35,10 +38,12 @@ pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod host;
 pub mod libproc;
 pub mod log;
 pub mod metrics;
 pub mod server;
+pub mod signals;
 pub mod table;
 pub mod users;
