@@ -31,16 +31,16 @@ as_root=0
 root=""
 
 while (($#)); do
+    common_option "$@"
+    if ((shifted)); then
+        shift "$shifted"
+        continue
+    fi
     case "$1" in
         --binary) binary=${2:?--binary needs a path}; shift 2 ;;
         --binary=*) binary=${1#*=}; shift ;;
-        --plist) plist_src=${2:?--plist needs a path}; shift 2 ;;
-        --plist=*) plist_src=${1#*=}; shift ;;
         --create-user) create_user=1; shift ;;
         --as-root) as_root=1; shift ;;
-        --root) root=${2:?--root needs a directory}; shift 2 ;;
-        --root=*) root=${1#*=}; shift ;;
-        -h | --help) usage; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -60,12 +60,8 @@ case "$log_dir" in
 esac
 
 # ---------------------------------------------------------------- checks
-live=1
-[[ -n "$root" ]] && live=0
-if ((live)); then
-    [[ "$(uname -s)" == Darwin ]] || die "this installs a macOS LaunchDaemon; use --root DIR to stage files elsewhere"
-    [[ "$(id -u)" -eq 0 ]] || die "run as root (sudo $0 ...)"
-else
+check_live installs
+if ((!live)); then
     mkdir -p "$root"
     root=$(cd "$root" && pwd)
 fi

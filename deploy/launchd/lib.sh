@@ -25,6 +25,33 @@ run() {
     "$@"
 }
 
+# The options both scripts take, $1 (and $2): --plist PATH, --root DIR and --help. Sets
+# plist_src or root, and `shifted` to the words used: 0 when $1 is none of them.
+# plist_src and root are the callers' variables, which shellcheck cannot see used from here.
+# shellcheck disable=SC2034
+common_option() {
+    shifted=0
+    case "$1" in
+        --plist) plist_src=${2:?--plist needs a path}; shifted=2 ;;
+        --plist=*) plist_src=${1#*=}; shifted=1 ;;
+        --root) root=${2:?--root needs a directory}; shifted=2 ;;
+        --root=*) root=${1#*=}; shifted=1 ;;
+        -h | --help) usage; exit 0 ;;
+    esac
+}
+
+# Sets `live`: 1 for the real thing (macOS, as root), 0 when staging below --root DIR.
+# $1 says what the script does, for the refusal on another OS.
+# shellcheck disable=SC2034
+check_live() {
+    live=1
+    [[ -n "$root" ]] && live=0
+    if ((live)); then
+        [[ "$(uname -s)" == Darwin ]] || die "this $1 a macOS LaunchDaemon; use --root DIR for a staged copy"
+        [[ "$(id -u)" -eq 0 ]] || die "run as root (sudo $0 ...)"
+    fi
+}
+
 # The <string> following <key>$1</key> at the top level of the plist.
 plist_string() {
     awk -v key="$1" '

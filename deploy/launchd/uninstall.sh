@@ -25,26 +25,22 @@ remove_user=0
 root=""
 
 while (($#)); do
+    common_option "$@"
+    if ((shifted)); then
+        shift "$shifted"
+        continue
+    fi
     case "$1" in
-        --plist) plist_src=${2:?--plist needs a path}; shift 2 ;;
-        --plist=*) plist_src=${1#*=}; shift ;;
         --remove-logs) remove_logs=1; shift ;;
         --remove-user) remove_user=1; shift ;;
-        --root) root=${2:?--root needs a directory}; shift 2 ;;
-        --root=*) root=${1#*=}; shift ;;
-        -h | --help) usage; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 
 read_plist
 
-live=1
-[[ -n "$root" ]] && live=0
-if ((live)); then
-    [[ "$(uname -s)" == Darwin ]] || die "this removes a macOS LaunchDaemon; use --root DIR for a staged copy"
-    [[ "$(id -u)" -eq 0 ]] || die "run as root (sudo $0 ...)"
-else
+check_live removes
+if ((!live)); then
     [[ -d "$root" ]] || { echo "nothing staged below $root"; exit 0; }
     root=$(cd "$root" && pwd)
 fi
