@@ -10,7 +10,8 @@
 //! back with [`Settings::get`] / [`Settings::list`] through the same static, so a misspelt
 //! setting does not compile. What adding one takes:
 //!
-//! 1. the file, and one `pub mod NAME;` plus one entry in [`ALL`] (the exposition order):
+//! 1. the file, and its name on one line of the `registry!` list in this file (the
+//!    exposition order), which declares the module and adds its definition to [`ALL`]:
 //!    `--collector.NAME`, `--no-collector.NAME` and `--collector.NAME.FLAG` are generated
 //!    from the definition and validated by `config`;
 //! 2. where it needs data the snapshot does not carry yet, one field of
@@ -29,18 +30,6 @@ use std::hash::Hash;
 
 use crate::table::Snapshot;
 use crate::users::UserNames;
-
-pub mod comm;
-pub mod forks;
-pub mod limits;
-pub mod pgrp;
-pub mod ppid;
-pub mod processes;
-pub mod ruid;
-pub mod threads;
-pub mod tree;
-pub mod tty;
-pub mod uid;
 
 /// Gauge or counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,20 +280,30 @@ pub struct Instance {
     pub collector: Box<dyn Collector>,
 }
 
-/// Every collector, in exposition order.
-pub const ALL: &[&Definition] = &[
-    &processes::DEFINITION,
-    &forks::DEFINITION,
-    &uid::DEFINITION,
-    &ruid::DEFINITION,
-    &tty::DEFINITION,
-    &ppid::DEFINITION,
-    &comm::DEFINITION,
-    &pgrp::DEFINITION,
-    &tree::DEFINITION,
-    &limits::DEFINITION,
-    &threads::DEFINITION,
-];
+/// Declares each collector's module and lists its definition in [`ALL`]: registering a
+/// collector is its name on one line here.
+macro_rules! registry {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every collector, in exposition order.
+        pub const ALL: &[&Definition] = &[$(&$name::DEFINITION),*];
+    };
+}
+
+registry! {
+    processes,
+    forks,
+    uid,
+    ruid,
+    tty,
+    ppid,
+    comm,
+    pgrp,
+    tree,
+    limits,
+    threads,
+}
 
 /// The collectors on by default, with their default settings.
 pub fn default_instances() -> Vec<Instance> {
