@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use base64::Engine as _;
 use bcrypt::HashParts;
 use ring::digest;
 use tokio::sync::watch;
@@ -61,58 +62,17 @@ pub fn parse_basic(value: &[u8]) -> Result<Credentials, AuthError> {
 /// The `Authorization` value a client sends for `user:password` (the inverse of
 /// [`parse_basic`]; for tests and probes).
 pub fn encode_basic(user_password: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::from("Basic ");
-    for chunk in user_password.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    format!("Basic {}", BASE64.encode(user_password))
 }
 
-/// Standard base64 (RFC 4648 section 4) with mandatory padding, as Go's `StdEncoding`.
+/// Standard base64 (RFC 4648 section 4) as Go's `StdEncoding` decodes it: padding required
+/// and canonical, and no bits set past the last byte (the `base64` crate's `STANDARD` engine
+/// refuses both, so "YR==" and "YTpi=" are errors as Go makes them).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// `input` decoded as [`BASE64`]; `None` for anything it refuses.
 fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    if input.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    let chunks = input.len() / 4;
-    for (i, chunk) in input.chunks_exact(4).enumerate() {
-        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != chunks) {
-            return None;
-        }
-        let mut n: u32 = 0;
-        for &c in &chunk[..4 - pad] {
-            n = (n << 6) | value(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = n.to_be_bytes();
-        // Non-zero bits beyond the last byte mean a non-canonical encoding; Go refuses it.
-        let keep = 3 - pad;
-        if bytes[1 + keep..].iter().any(|&b| b != 0) {
-            return None;
-        }
-        out.extend_from_slice(&bytes[1..1 + keep]);
-    }
-    Some(out)
+    BASE64.decode(input).ok()
 }
 
 /// Why a `basic_auth_users` hash is refused.
