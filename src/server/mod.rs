@@ -819,30 +819,12 @@ impl Selection {
     }
 }
 
-/// A query-string component with `%XX` escapes and `+` (space) decoded; a malformed escape is
-/// kept as written (it then names no collector, which is reported).
+/// A query-string component decoded as `application/x-www-form-urlencoded` is (what the
+/// `url` crate's `form_urlencoded` does): `+` is a space, `%XX` escapes are decoded by the
+/// `percent-encoding` crate, and a malformed escape is kept as written (it then names no
+/// collector, which is reported).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 fn plain_owned(status: StatusCode, text: String) -> Response<Body> {
