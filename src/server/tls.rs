@@ -180,7 +180,7 @@ pub fn has_allowed_san(cert: &CertificateDer<'_>, allowed: &[String]) -> bool {
             || cert.valid_uri_names().any(|uri| uri == want)
     }) || {
         // webpki reads no e-mail names; they are the rfc822Name entries of the certificate's
-        // subjectAltName extension, read here from its DER (webpki has checked the signature).
+        // subjectAltName extension (webpki has checked the signature).
         let emails = email_sans(der);
         allowed.iter().any(|want| emails.iter().any(|email| email == want))
     }
@@ -236,65 +236,30 @@ impl ClientCertVerifier for SanVerifier {
     }
 }
 
+/// The rfc822Name (e-mail) subject alternative names of a DER certificate (RFC 5280
+/// 4.2.1.6), read with RustCrypto's `x509-cert`. Malformed input gives none.
+fn email_sans(cert: &[u8]) -> Vec<String> {
+    use x509_cert::der::Decode as _;
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::ext::pkix::name::GeneralName;
+    let Ok(cert) = x509_cert::Certificate::from_der(cert) else { return Vec::new() };
+    let Ok(Some((_critical, SubjectAltName(names)))) =
+        cert.tbs_certificate().get_extension::<SubjectAltName>()
+    else {
+        return Vec::new();
+    };
+    names
+        .into_iter()
+        .filter_map(|name| match name {
+            GeneralName::Rfc822Name(email) => Some(email.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What identifies a file's content without reading it: device, inode, size, mtime and ctime
 /// (seconds and nanoseconds each: two changes a whole number of seconds apart differ in the
 /// seconds only); `None` for a file that cannot be `stat`ed.
-/// One DER element: its tag and contents, and what follows it.
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// The rfc822Name (e-mail) subject alternative names of a DER certificate (RFC 5280 4.2.1.6):
-/// Certificate > tbsCertificate > [3] extensions > the 2.5.29.17 extension's GeneralNames,
-/// entries tagged [1]. Malformed input gives none.
-fn email_sans(cert: &[u8]) -> Vec<String> {
-    const SAN_OID: &[u8] = &[0x55, 0x1d, 0x11];
-    let mut found = Vec::new();
-    let Some((_, certificate, _)) = der_element(cert) else { return found };
-    let Some((_, mut tbs, _)) = der_element(certificate) else { return found };
-    while let Some((tag, contents, rest)) = der_element(tbs) {
-        tbs = rest;
-        if tag != 0xa3 {
-            continue;
-        }
-        let Some((_, mut extensions, _)) = der_element(contents) else { return found };
-        while let Some((_, extension, rest)) = der_element(extensions) {
-            extensions = rest;
-            let Some((0x06, oid, mut fields)) = der_element(extension) else { continue };
-            if oid != SAN_OID {
-                continue;
-            }
-            // An optional critical BOOLEAN, then the OCTET STRING holding GeneralNames.
-            while let Some((tag, value, rest)) = der_element(fields) {
-                fields = rest;
-                if tag != 0x04 {
-                    continue;
-                }
-                let Some((_, mut names, _)) = der_element(value) else { continue };
-                while let Some((tag, name, rest)) = der_element(names) {
-                    names = rest;
-                    if tag == 0x81 {
-                        found.push(String::from_utf8_lossy(name).into_owned());
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
 type FileStamp = Option<(u64, u64, i64, (i64, i64), (i64, i64))>;
 
 /// The stamps of the certificate, key and client-CA files.
