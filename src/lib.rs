@@ -35,6 +35,7 @@ pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
+mod duration;
 pub mod host;
 pub mod libproc;
 pub mod log;
