@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::cli::Cli;
 use crate::collect::{self, Settings};
+use crate::duration::parse_duration;
 use crate::log;
 use crate::server::ServerConfig;
 use crate::server::web_config;
@@ -110,22 +111,6 @@ pub struct Config {
     /// Legal but risky settings (basic auth without TLS, optional client certificates):
     /// logged once logging is set up.
     pub warnings: Vec<String>,
-}
-
-/// Parses a duration the way Prometheus writes them: a number and a unit (`ms`, `s`, `m`,
-/// `h`), e.g. `10s`, `1.5s`, `500ms`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
 }
 
 impl Config {

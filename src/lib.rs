@@ -19,8 +19,16 @@
 //!   series caps.
 //! - [`metrics`]: one scrape end to end below HTTP ([`metrics::Exporter::scrape`]):
 //!   snapshot, collectors, the exporter's own metrics, the text format.
-//! - [`server`]: hyper on tokio: routes, web configuration (TLS, basic auth), the in-flight
-//!   limit, single-flight collection, graceful shutdown.
+//! - [`server`]: hyper on tokio, one room per job: `mod.rs` accepts under the connection
+//!   cap and runs each connection (TLS, then HTTP/1.1) until graceful shutdown; `routes`
+//!   answers a request; `flight` shares one collection between concurrent scrapes, each by
+//!   its own deadline; `selection` reads `collect[]`/`exclude[]`; `gzip` negotiates and
+//!   compresses; `rate_limit` is the token bucket; `web_state` is the web config in force
+//!   and its SIGHUP reload; [`web_config`](server::web_config) parses the file;
+//!   [`tls`](server::tls) builds rustls (`sans`: client names; `reload`: certificate
+//!   rotation); [`auth`](server::auth) checks basic auth (`basic`: the header; `hash`: bcrypt
+//!   costs; `pool`: the bcrypt threads and verdict cache). Durations in flags and the web
+//!   config are read by the leaf `duration`, which `config` shares.
 //! - [`daemon`]: from a valid config to a running server (sockets, runtime, descriptor
 //!   limit, start-up line); [`signals`]: SIGTERM/SIGINT to stop, SIGHUP to reload. The
 //!   binary (`main.rs`) only parses, validates and calls `daemon::serve` or a subcommand.
@@ -39,6 +47,7 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+mod duration;
 pub mod host;
 pub mod libproc;
 pub mod log;

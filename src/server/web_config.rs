@@ -380,7 +380,7 @@ fn version(
 fn rate_limit(raw: RawRateLimit) -> Result<Option<RateLimit>, WebConfigError> {
     let interval = match raw.interval.as_deref() {
         None | Some("0") => return Ok(None),
-        Some(text) => crate::config::parse_duration(text).ok_or_else(|| {
+        Some(text) => crate::duration::parse_duration(text).ok_or_else(|| {
             WebConfigError::new(
                 "rate_limit.interval",
                 format!("{text:?} is not a duration such as 1s or 100ms"),
