@@ -39,6 +39,7 @@ pub mod host;
 pub mod libproc;
 pub mod log;
 pub mod metrics;
+pub mod procfs;
 pub mod server;
 pub mod table;
 pub mod users;

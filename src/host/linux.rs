@@ -20,7 +20,7 @@ pub fn own_process() -> OwnProcess {
         ..Default::default()
     };
     let Ok(stat) = std::fs::read("/proc/self/stat") else { return me };
-    let Some(stat) = super::procfs_stat::parse_stat(&stat) else { return me };
+    let Some(stat) = crate::procfs::stat::parse_stat(&stat) else { return me };
     let Some(ticks) = super::clock_ticks() else { return me };
     let ticks = ticks as f64;
     me.cpu_seconds = Some((stat.utime + stat.stime) as f64 / ticks);

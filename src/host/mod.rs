@@ -5,7 +5,6 @@
 //! - [`terminals`]: the terminal devices a process can have as its controlling terminal,
 //!   found once per scrape in `/dev`, ordered for the `PROC_TTY_ONLY` scan, and named as
 //!   `ps` names them (Linux numbers too, with a bounded cache for the rest).
-//! - [`procfs_stat`]: the byte parsers of Linux's `/proc/PID/stat` and `status`.
 //! - [`systemd`]: the listening sockets of systemd socket activation.
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
@@ -16,7 +15,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub mod procfs_stat;
 pub mod systemd;
 pub mod terminals;
 
@@ -66,7 +64,7 @@ pub fn procfs_limits(procfs: &Path) -> Limits {
 /// counter only goes up, so no state is kept here.
 pub fn procfs_forks(procfs: &Path) -> Option<u64> {
     let stat = std::fs::read(procfs.join("stat")).ok()?;
-    procfs_stat::parse_processes(&stat)
+    crate::procfs::stat::parse_processes(&stat)
 }
 
 /// Linux's `kernel.threads-max` from the procfs mounted at `procfs`; `None` when it cannot

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
-use crate::host::procfs_stat::{parse_stat, parse_status_ids, parse_u64};
+use crate::procfs::stat::{parse_stat, parse_status_ids, parse_u64};
 use crate::host::terminals::LinuxNamer;
 use crate::libproc::Pid;
 

@@ -1,6 +1,6 @@
 //! The text formats of Linux's `/proc/PID/stat` and `/proc/PID/status`, parsed on bytes in one
 //! pass: [`parse_stat`], [`parse_status_ids`]. Pure functions, so the table reader (every
-//! pid) and [`super::own_process`] (`/proc/self`) share them, and the fuzz targets can reach
+//! pid) and [`crate::host::own_process`] (`/proc/self`) share them, and the fuzz targets can reach
 //! them on any OS.
 
 /// A non-empty run of ASCII digits as a number.
