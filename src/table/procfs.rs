@@ -1,23 +1,22 @@
-//! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid.
+//! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid, read through
+//! the [`procfs`](crate::procfs) binding and assembled into [`Process`] records.
 //!
 //! The cost is almost all kernel time spent generating those two files (see
-//! `docs/bench-baseline.md`), so the reader does the least user-space work around them:
-//! one `openat` relative to a `/proc` directory descriptor, one `read` into a reused buffer
-//! and one `close` per file, no per-pid allocation, parsing on bytes in one pass, and the
-//! pids shared out across the cores in blocks. `benches/run.sh` measures the result against
-//! a C program doing the same reads (`benches/floor/floor.c`); `BENCHMARKS.md` has the
-//! figures.
+//! `docs/bench-baseline.md`), so the reader does the least user-space work around them: the
+//! binding's one `openat`, one `read` into a reused buffer and one `close` per file, no
+//! per-pid allocation, parsing on bytes in one pass, and the pids shared out across the
+//! cores in blocks. `benches/run.sh` measures the result against a C program doing the
+//! same reads (`benches/floor/floor.c`); `BENCHMARKS.md` has the figures.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
-use crate::procfs::stat::{parse_stat, parse_status_ids, parse_u64};
 use crate::host::terminals::LinuxNamer;
 use crate::libproc::Pid;
+use crate::procfs::read::{ReadError, Root};
+use crate::procfs::stat::{parse_stat, parse_status_ids};
 
 /// Pids per thread, at the least: 256 pids are about 6 ms of kernel work, a thread costs
 /// tens of microseconds to start.
@@ -27,16 +26,14 @@ const PIDS_PER_WORKER: usize = 256;
 /// that taking one is free.
 const BLOCK: usize = 64;
 /// Big enough for any `stat` the kernel writes and the start of `status` up to the Gid line.
-/// A `stat` that fills it is read on to the end (see [`Reader::read_file`]).
+/// A `stat` that fills it is read on to the end (see [`Root::read_file`]).
 const READ_BUF: usize = 4096;
 /// A `stat` longer than this is not one: the process is counted unreadable.
 const STAT_MAX: usize = 1 << 20;
 
 /// Reads snapshots from a procfs mount.
 pub struct ProcfsSource {
-    root: PathBuf,
-    root_c: CString,
-    dir: OwnedFd,
+    root: Root,
     boot_time: u64,
     clock_ticks: u64,
     workers: usize,
@@ -48,17 +45,7 @@ impl ProcfsSource {
     /// Opens the procfs mounted at `root` (usually `/proc`).
     pub fn open(root: &Path) -> Result<ProcfsSource, Error> {
         let io = |error| Error::Io { path: root.to_path_buf(), error };
-        let root_c = CString::new(root.as_os_str().as_encoded_bytes())
-            .map_err(|_| io(std::io::Error::other("path contains a NUL byte")))?;
-        // SAFETY: root_c is NUL-terminated; open has no other preconditions.
-        let fd = unsafe {
-            libc::open(root_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        };
-        if fd < 0 {
-            return Err(io(std::io::Error::last_os_error()));
-        }
-        // SAFETY: fd is a descriptor we just opened and own.
-        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let dir = Root::open(root).map_err(io)?;
         let stat = std::fs::read_to_string(root.join("stat"))
             .map_err(|e| Error::Io { path: root.join("stat"), error: e })?;
         let boot_time = stat
@@ -68,9 +55,7 @@ impl ProcfsSource {
             .unwrap_or(0);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         Ok(ProcfsSource {
-            root: root.to_path_buf(),
-            root_c,
-            dir,
+            root: dir,
             boot_time,
             // Linux has been 100 (USER_HZ) everywhere for decades; sysconf failing is not worth a
             // refusal to start.
@@ -81,42 +66,13 @@ impl ProcfsSource {
         })
     }
 
-    /// Lists the numeric entries of the procfs root into `self.pids`.
-    fn list_pids(&mut self) -> Result<(), Error> {
-        self.pids.clear();
-        // SAFETY: root_c is NUL-terminated.
-        let dir = unsafe { libc::opendir(self.root_c.as_ptr()) };
-        if dir.is_null() {
-            return Err(Error::Io {
-                path: self.root.clone(),
-                error: std::io::Error::last_os_error(),
-            });
-        }
-        loop {
-            // SAFETY: dir is a valid, open DIR*; readdir returns NULL at the end.
-            let entry = unsafe { libc::readdir(dir) };
-            if entry.is_null() {
-                break;
-            }
-            // SAFETY: d_name of a returned entry is a NUL-terminated name inside it.
-            let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
-            if let Some(pid) = parse_pid(name.to_bytes()) {
-                self.pids.push(pid);
-            }
-        }
-        // SAFETY: dir came from opendir and is closed once.
-        unsafe { libc::closedir(dir) };
-        Ok(())
-    }
-
     /// Reads the table once.
     pub fn read(&mut self) -> Result<Snapshot, Error> {
-        self.list_pids()?;
-        let reader = Reader {
-            dir: self.dir.as_raw_fd(),
-            boot_time: self.boot_time,
-            clock_ticks: self.clock_ticks,
-        };
+        self.root
+            .list_pids(&mut self.pids)
+            .map_err(|error| Error::Io { path: self.root.path().to_path_buf(), error })?;
+        let reader =
+            Reader { root: &self.root, boot_time: self.boot_time, clock_ticks: self.clock_ticks };
         let pids = &self.pids[..];
         let workers = self.workers.min(pids.len().div_ceil(PIDS_PER_WORKER)).max(1);
         // Every thread appends its blocks here, so the table is allocated once, by this
@@ -141,7 +97,7 @@ impl ProcfsSource {
         });
         if out_of_descriptors.into_inner() {
             return Err(Error::Io {
-                path: self.root.clone(),
+                path: self.root.path().to_path_buf(),
                 error: std::io::Error::from_raw_os_error(libc::EMFILE),
             });
         }
@@ -165,9 +121,9 @@ impl ProcfsSource {
             caller_euid: euid,
             ttys,
             users: Default::default(),
-            limits: crate::host::procfs_limits(&self.root),
-            forks: crate::host::procfs_forks(&self.root),
-            threads_max: crate::host::procfs_threads_max(&self.root),
+            limits: crate::host::procfs_limits(self.root.path()),
+            forks: crate::host::procfs_forks(self.root.path()),
+            threads_max: crate::host::procfs_threads_max(self.root.path()),
         })
     }
 }
@@ -184,24 +140,13 @@ impl Source for ProcfsSource {
 
 /// The per-thread part of a read: everything it touches is either shared read-only or its own.
 #[derive(Clone, Copy)]
-struct Reader {
-    dir: i32,
+struct Reader<'a> {
+    root: &'a Root,
     boot_time: u64,
     clock_ticks: u64,
 }
 
-/// How reading one file failed.
-enum ReadError {
-    Vanished,
-    Permission,
-    /// EMFILE or ENFILE: this process (or the system) is out of descriptors. Not a fact about
-    /// the pid: every read after it fails the same way, so the snapshot as a whole fails
-    /// rather than count what it could not read as a partial table.
-    NoDescriptors,
-    Other,
-}
-
-impl Reader {
+impl Reader<'_> {
     /// Reads blocks of [`BLOCK`] pids until none are left, appending each block's processes
     /// to `out`. Taking blocks rather than a fixed share keeps every thread busy to the end
     /// even when some core is also running something else.
@@ -239,7 +184,7 @@ impl Reader {
     }
 
     fn read_one(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
-        let n = self.read_file(pid, b"stat", buf, STAT_MAX)?;
+        let n = self.root.read_file(pid, b"stat", buf, STAT_MAX)?;
         let stat = parse_stat(&buf[..n]).ok_or(ReadError::Other)?;
         // The ids come from status, read into the same buffer once stat is done with.
         let mut process = Process {
@@ -261,66 +206,12 @@ impl Reader {
             threads: None,
         };
         // The Uid and Gid lines are near the top: the first buffer of status is enough.
-        let n = self.read_file(pid, b"status", buf, 0)?;
+        let n = self.root.read_file(pid, b"status", buf, 0)?;
         let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
         [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
         [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
         process.threads = ids.threads;
         Ok(process)
-    }
-
-    /// `openat(dir, "PID/NAME")`, `read`, `close`: the bytes read, at the front of `buf`.
-    ///
-    /// One `read` normally. A file that fills `buf` may be longer: with `up_to` above
-    /// `buf.len()` it is read on (growing `buf`) to its end, and one longer than `up_to` is an
-    /// error; with `up_to` 0 the first `buf.len()` bytes are all the caller wants.
-    fn read_file(
-        &self,
-        pid: Pid,
-        name: &[u8],
-        buf: &mut Vec<u8>,
-        up_to: usize,
-    ) -> Result<usize, ReadError> {
-        let mut path = [0u8; 40];
-        let mut len = write_decimal(&mut path, pid as u64);
-        path[len] = b'/';
-        len += 1;
-        path[len..len + name.len()].copy_from_slice(name);
-        // path[len + name.len()] is already the terminating NUL.
-        // SAFETY: path is NUL-terminated within its 40 bytes (at most 20 digits + 8 bytes);
-        // self.dir is an open directory descriptor for the life of the source.
-        let fd = unsafe {
-            libc::openat(self.dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC)
-        };
-        if fd < 0 {
-            return Err(classify(std::io::Error::last_os_error()));
-        }
-        let mut len = 0;
-        let result = loop {
-            let free = &mut buf[len..];
-            // SAFETY: free is a live, exclusively borrowed buffer of free.len() bytes; fd is
-            // open.
-            let n = unsafe { libc::read(fd, free.as_mut_ptr().cast(), free.len()) };
-            if n < 0 {
-                break Err(classify(std::io::Error::last_os_error()));
-            }
-            len += n as usize;
-            if n == 0 || len < buf.len() || up_to == 0 {
-                break Ok(len);
-            }
-            // Full: a procfs file continues where the last read stopped.
-            if len >= up_to {
-                break Err(ReadError::Other);
-            }
-            buf.resize((len * 2).min(up_to + 1), 0);
-        };
-        // SAFETY: fd is ours and closed exactly once.
-        unsafe { libc::close(fd) };
-        match result {
-            // An empty file: the task was torn down between open and read.
-            Ok(0) => Err(ReadError::Vanished),
-            other => other,
-        }
     }
 }
 
@@ -334,56 +225,10 @@ fn start_time(boot_time: u64, ticks: u64, clock_ticks: u64) -> Option<StartTime>
     Some(StartTime { sec, usec: usec as u64 })
 }
 
-fn classify(error: std::io::Error) -> ReadError {
-    match error.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ESRCH) => ReadError::Vanished,
-        Some(libc::EACCES) | Some(libc::EPERM) => ReadError::Permission,
-        Some(libc::EMFILE) | Some(libc::ENFILE) => ReadError::NoDescriptors,
-        _ => ReadError::Other,
-    }
-}
-
-/// Writes `value` in decimal at the start of `out`, returning the length.
-fn write_decimal(out: &mut [u8], mut value: u64) -> usize {
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    loop {
-        digits[n] = b'0' + (value % 10) as u8;
-        n += 1;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for i in 0..n {
-        out[i] = digits[n - 1 - i];
-    }
-    n
-}
-
-/// A `/proc` entry name as a pid: only the kernel's own spelling, canonical decimal in `Pid`
-/// range. `01` would be read as pid 1 (a second copy of it), `4294967297` as pid 1 too and
-/// `2147483648` as a negative pid; such entries are not processes.
-fn parse_pid(name: &[u8]) -> Option<Pid> {
-    if name.len() > 1 && name[0] == b'0' {
-        return None;
-    }
-    Pid::try_from(parse_u64(name)?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn running_out_of_descriptors_is_not_a_per_pid_failure() {
-        let of = |errno| classify(std::io::Error::from_raw_os_error(errno));
-        assert!(matches!(of(libc::EMFILE), ReadError::NoDescriptors));
-        assert!(matches!(of(libc::ENFILE), ReadError::NoDescriptors));
-        assert!(matches!(of(libc::ENOENT), ReadError::Vanished));
-        assert!(matches!(of(libc::EACCES), ReadError::Permission));
-        assert!(matches!(of(libc::EIO), ReadError::Other));
-    }
+    use std::path::PathBuf;
 
     /// A procfs tree in a temporary directory: `stat` with `btime`, and `PID/stat` and
     /// `PID/status` for each `(entry name, stat line)`.
@@ -429,10 +274,6 @@ mod tests {
         assert_eq!(pids, [1, i32::MAX]);
         assert_eq!(snapshot.processes[0].comm.to_string(), "1", "read from /proc/1 only");
         assert_eq!(snapshot.unreadable.total(), 0);
-        for bad in [&b"01"[..], b"00", b"", b"+1", b"-1", b"2147483648", b"99999999999999999999"] {
-            assert_eq!(parse_pid(bad), None, "{}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(parse_pid(b"0"), Some(0));
     }
 
     #[test]
@@ -460,14 +301,5 @@ mod tests {
         let at_boot = StartTime { sec: u64::MAX - 5, usec: 0 };
         assert_eq!(snapshot.find(2).unwrap().start, Some(at_boot));
         assert_eq!(start_time(10, 250, 100), Some(StartTime { sec: 12, usec: 500_000 }));
-    }
-
-    #[test]
-    fn decimal_round_trip() {
-        let mut out = [0u8; 20];
-        for v in [0u64, 7, 10, 99_999, 4_194_304, u64::MAX] {
-            let n = write_decimal(&mut out, v);
-            assert_eq!(parse_u64(&out[..n]), Some(v).filter(|_| n <= 19));
-        }
     }
 }
