@@ -11,9 +11,9 @@
 //!   the `process_*` metrics.
 //! - [`euid`], [`clock_ticks`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
+
+use crate::procfs::sys::KernelLimits;
 
 pub mod systemd;
 pub mod terminals;
@@ -41,37 +41,17 @@ pub struct Limits {
 ///
 /// # Platform-specific behavior
 /// macOS reads the sysctls `kern.maxproc`, `kern.maxprocperuid` and `kern.tty.ptmx_max`;
-/// Linux reads them from `/proc` ([`procfs_limits`]); other systems have none.
+/// Linux reads them from `/proc` ([`crate::procfs::sys::limits`]); other systems have none.
 pub fn kernel_limits() -> Limits {
     os::kernel_limits()
 }
 
-/// Linux's limits as the procfs mounted at `procfs` shows them: `sys/kernel/pid_max` and
-/// `sys/kernel/pty/max`. (Plain file reads, so any OS can read a copied tree.)
-pub fn procfs_limits(procfs: &Path) -> Limits {
-    let read = |rel: &str| {
-        std::fs::read_to_string(procfs.join(rel)).ok().and_then(|s| s.trim().parse().ok())
-    };
-    Limits {
-        maxproc: read("sys/kernel/pid_max"),
-        maxprocperuid: None,
-        ptmx_max: read("sys/kernel/pty/max"),
+impl From<&KernelLimits> for Limits {
+    /// Linux's limits in the vocabulary of the metrics: `pid_max` is the system-wide process
+    /// limit, `pty/max` the terminal one; Linux has no per-user process count to compare.
+    fn from(linux: &KernelLimits) -> Limits {
+        Limits { maxproc: linux.pid_max, maxprocperuid: None, ptmx_max: linux.pty_max }
     }
-}
-
-/// Processes (and threads: every clone) created since boot, from the `processes` line of
-/// `stat` in the procfs mounted at `procfs`; `None` when it cannot be read. The kernel's
-/// counter only goes up, so no state is kept here.
-pub fn procfs_forks(procfs: &Path) -> Option<u64> {
-    let stat = std::fs::read(procfs.join("stat")).ok()?;
-    crate::procfs::stat::parse_processes(&stat)
-}
-
-/// Linux's `kernel.threads-max` from the procfs mounted at `procfs`; `None` when it cannot
-/// be read.
-pub fn procfs_threads_max(procfs: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(procfs.join("sys/kernel/threads-max")).ok()?;
-    text.trim().parse().ok()
 }
 
 /// What the exporter knows about its own process; `None` where the OS does not say.

@@ -5,6 +5,8 @@
 //!   with `openat`/`read`/`close` into the caller's buffer, errnos sorted into
 //!   [`ReadError`](read::ReadError).
 //! - [`stat`]: the byte parsers of `/proc/PID/stat` and `/proc/PID/status`.
+//! - [`sys`]: the kernel's limits (`sys/kernel/pid_max` and friends), the boot time and the
+//!   fork counter of `stat`.
 //!
 //! It depends on nothing else in the crate, so the host module (the exporter's own figures)
 //! and the table (every process) can both use it. It compiles on every Unix: a procfs tree
@@ -12,3 +14,4 @@
 
 pub mod read;
 pub mod stat;
+pub mod sys;

@@ -13,10 +13,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
+use crate::host::Limits;
 use crate::host::terminals::LinuxNamer;
 use crate::libproc::Pid;
-use crate::procfs::read::{ReadError, Root};
 use crate::procfs::stat::{parse_stat, parse_status_ids};
+use crate::procfs::{
+    self,
+    read::{ReadError, Root},
+};
 
 /// Pids per thread, at the least: 256 pids are about 6 ms of kernel work, a thread costs
 /// tens of microseconds to start.
@@ -46,12 +50,8 @@ impl ProcfsSource {
     pub fn open(root: &Path) -> Result<ProcfsSource, Error> {
         let io = |error| Error::Io { path: root.to_path_buf(), error };
         let dir = Root::open(root).map_err(io)?;
-        let stat = std::fs::read_to_string(root.join("stat"))
-            .map_err(|e| Error::Io { path: root.join("stat"), error: e })?;
-        let boot_time = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse().ok())
+        let boot_time = procfs::sys::boot_time(root)
+            .map_err(|e| Error::Io { path: root.join("stat"), error: e })?
             .unwrap_or(0);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         Ok(ProcfsSource {
@@ -110,6 +110,7 @@ impl ProcfsSource {
         devs.dedup();
         let ttys = self.ttys.name_all(&devs);
         let euid = crate::host::euid();
+        let limits = procfs::sys::limits(self.root.path());
         Ok(Snapshot {
             os: Os::Linux,
             origin: Os::Linux,
@@ -121,9 +122,9 @@ impl ProcfsSource {
             caller_euid: euid,
             ttys,
             users: Default::default(),
-            limits: crate::host::procfs_limits(self.root.path()),
-            forks: crate::host::procfs_forks(self.root.path()),
-            threads_max: crate::host::procfs_threads_max(self.root.path()),
+            limits: Limits::from(&limits),
+            forks: procfs::sys::forks(self.root.path()),
+            threads_max: limits.threads_max,
         })
     }
 }
