@@ -3,8 +3,8 @@
 //! becomes `os`, and the rest of the crate asks this module rather than `cfg` itself.
 //!
 //! - [`terminals`]: the terminal devices a process can have as its controlling terminal,
-//!   found once per scrape in `/dev`, ordered for the `PROC_TTY_ONLY` scan, and named as
-//!   `ps` names them (Linux numbers too, with a bounded cache for the rest).
+//!   found once per scrape in `/dev` and ordered for the `PROC_TTY_ONLY` scan (Linux names
+//!   the numbers it fixes in `procfs::tty`; the rest are looked up here).
 //! - [`systemd`]: the listening sockets of systemd socket activation.
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for

@@ -5,6 +5,7 @@
 //!   with `openat`/`read`/`close` into the caller's buffer, errnos sorted into
 //!   [`ReadError`](read::ReadError).
 //! - [`stat`]: the byte parsers of `/proc/PID/stat` and `/proc/PID/status`.
+//! - [`tty`]: the names of Linux terminal device numbers.
 //! - [`sys`]: the kernel's limits (`sys/kernel/pid_max` and friends), the boot time and the
 //!   fork counter of `stat`.
 //!
@@ -15,3 +16,4 @@
 pub mod read;
 pub mod stat;
 pub mod sys;
+pub mod tty;

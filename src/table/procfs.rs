@@ -12,9 +12,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
+use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
 use crate::host::Limits;
-use crate::host::terminals::LinuxNamer;
+use crate::host::terminals;
 use crate::libproc::Pid;
 use crate::procfs::stat::{parse_stat, parse_status_ids};
 use crate::procfs::{
@@ -42,7 +42,7 @@ pub struct ProcfsSource {
     clock_ticks: u64,
     workers: usize,
     pids: Vec<Pid>,
-    ttys: LinuxNamer,
+    ttys: procfs::tty::Namer,
 }
 
 impl ProcfsSource {
@@ -62,7 +62,7 @@ impl ProcfsSource {
             clock_ticks: crate::host::clock_ticks().unwrap_or(100),
             workers,
             pids: Vec::new(),
-            ttys: LinuxNamer::new(Path::new("/dev")),
+            ttys: procfs::tty::Namer::new(),
         })
     }
 
@@ -108,7 +108,12 @@ impl ProcfsSource {
         let mut devs: Vec<u32> = processes.iter().filter_map(|p| p.tty).collect();
         devs.sort_unstable();
         devs.dedup();
-        let ttys = self.ttys.name_all(&devs);
+        let ttys = self
+            .ttys
+            .name_all(&devs, dev_terminals)
+            .into_iter()
+            .map(|(dev, name)| Tty { dev, name })
+            .collect();
         let euid = crate::host::euid();
         let limits = procfs::sys::limits(self.root.path());
         Ok(Snapshot {
@@ -214,6 +219,13 @@ impl Reader<'_> {
         process.threads = ids.threads;
         Ok(process)
     }
+}
+
+/// The terminal devices in `/dev`, for the names the kernel does not fix; none when `/dev`
+/// cannot be read (the numbers are then named `major:minor`).
+fn dev_terminals() -> Vec<(u32, String)> {
+    let ttys = terminals::scan(Path::new("/dev")).unwrap_or_default();
+    ttys.into_iter().map(|t| (t.dev, t.name)).collect()
 }
 
 /// A start time from the boot time and the clock ticks after boot. `None` (unknown, written
