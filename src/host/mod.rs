@@ -5,6 +5,7 @@
 //! - [`terminals`]: the terminal devices a process can have as its controlling terminal,
 //!   found once per scrape in `/dev` and ordered for the `PROC_TTY_ONLY` scan (Linux names
 //!   the numbers it fixes in `procfs::tty`; the rest are looked up here).
+//! - [`passwd`]: uid <-> login name in the password database.
 //! - [`systemd`]: the listening sockets of systemd socket activation.
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::procfs::sys::KernelLimits;
 
+pub mod passwd;
 pub mod systemd;
 pub mod terminals;
 
