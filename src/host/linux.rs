@@ -2,8 +2,10 @@
 
 use std::path::Path;
 
-use super::{Limits, OwnProcess};
+use super::{Binding, Limits, OwnProcess};
 use crate::procfs;
+
+pub const NATIVE_BINDING: Binding = Binding::Procfs;
 
 pub fn kernel_limits() -> Limits {
     Limits::from(&procfs::sys::limits(Path::new("/proc")))

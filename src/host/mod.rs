@@ -25,6 +25,22 @@ pub mod terminals;
 #[cfg_attr(not(any(target_os = "linux", target_os = "macos")), path = "other.rs")]
 mod os;
 
+/// The binding that reads a system's process table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// `__proc_info` ([`crate::libproc`]).
+    Libproc,
+    /// A procfs mount ([`crate::procfs`]).
+    Procfs,
+}
+
+/// The binding of the OS this was built for: what `--source=auto` reads.
+///
+/// # Platform-specific behavior
+/// macOS has `__proc_info`; Linux has `/proc`. Other systems get `procfs` too, so `auto`
+/// reads the `--path.procfs` mount or fails to open it, rather than count nothing.
+pub const NATIVE_BINDING: Binding = os::NATIVE_BINDING;
+
 /// Limits the kernel enforces. `None` where the system has no such limit or it could not be
 /// read; the metric is then left out rather than reported as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
