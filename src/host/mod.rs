@@ -1,6 +1,8 @@
-//! The host we run on: everything the exporter asks of the operating system outside the
-//! `__proc_info` binding. The OS is chosen once, here: `linux.rs`, `macos.rs` or `other.rs`
-//! becomes `os`, and the rest of the crate asks this module rather than `cfg` itself.
+//! The process we are and the host we run on: everything the exporter asks of the operating
+//! system outside the process-table bindings ([`crate::libproc`], [`crate::procfs`], which
+//! this module uses for its own figures). The OS is chosen once, here: `linux.rs`,
+//! `macos.rs` or `other.rs` becomes `os`, each names the [`NATIVE_BINDING`], and the rest of
+//! the crate asks this module rather than `cfg` itself.
 //!
 //! - [`terminals`]: the terminal devices a process can have as its controlling terminal,
 //!   found once per scrape in `/dev` and ordered for the `PROC_TTY_ONLY` scan (Linux names

@@ -1,5 +1,5 @@
 //! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid, read through
-//! the [`procfs`](crate::procfs) binding and assembled into [`Process`] records.
+//! the [`procfs`] binding and assembled into [`Process`] records.
 //!
 //! The cost is almost all kernel time spent generating those two files (see
 //! `docs/bench-baseline.md`), so the reader does the least user-space work around them: the
