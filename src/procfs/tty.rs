@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_number_the_scan_lists_is_named_as_in_dev() {
-        let usb = (188 << 8) | 0;
+        let usb = 188 << 8; // ttyUSB0: major 188, minor 0
         let mut namer = Namer::new();
         let ttys = namer.name_all(&[usb], || vec![(usb, "ttyUSB0".to_string())]);
         assert_eq!(ttys, [(usb, "ttyUSB0".to_string())]);
