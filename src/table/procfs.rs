@@ -1,5 +1,11 @@
-//! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid, read through
-//! the [`procfs`] binding and assembled into [`Process`] records.
+//! A snapshot from Linux's `/proc`: `PID/stat` for every pid, and its ids through a pidfd
+//! (`PIDFD_GET_INFO`) or from `PID/status`, read through the [`procfs`] binding and
+//! assembled into [`Process`] records.
+//!
+//! Which way the ids come is decided once, when the source opens ([`IdSource`]): through a
+//! pidfd where the kernel answers `PIDFD_GET_INFO` (6.13 and later) and the mount is of our
+//! own pid namespace, else from `status`. The pidfd way skips the kernel's formatting of the
+//! `status` text, a third of the read (`benches/run.sh` measures both).
 //!
 //! The cost is almost all kernel time spent generating those two files (see
 //! `docs/bench-baseline.md`), so the reader does the least user-space work around them: the
@@ -10,12 +16,13 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
 use crate::host::Limits;
 use crate::host::terminals;
 use crate::libproc::Pid;
+use crate::procfs::pidfd::Pidfd;
 use crate::procfs::stat::{parse_stat, parse_status_ids};
 use crate::procfs::{
     self,
@@ -35,9 +42,37 @@ const READ_BUF: usize = 4096;
 /// A `stat` longer than this is not one: the process is counted unreadable.
 const STAT_MAX: usize = 1 << 20;
 
+/// Where a procfs snapshot's uids and gids come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdSource {
+    /// `pidfd_open`, `PID/stat`, then `PIDFD_GET_INFO` on the pidfd: `status` is not opened
+    /// (the thread count comes from `stat`). A process the ioctl does not answer for is read
+    /// through `status` as below.
+    Pidfd,
+    /// `PID/stat`, then `PID/status`.
+    Status,
+}
+
+impl IdSource {
+    /// `pidfd` or `status`, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdSource::Pidfd => "pidfd",
+            IdSource::Status => "status",
+        }
+    }
+}
+
 /// Reads snapshots from a procfs mount.
 pub struct ProcfsSource {
     root: Root,
+    ids: IdSource,
+    /// Processes read through `status` on the pidfd path since the source opened.
+    fallbacks: AtomicU64,
+    /// Called between the `stat` read and the ids of each process: a test reaps and recycles
+    /// a pid there.
+    #[cfg(test)]
+    between: Option<Box<dyn Fn(Pid) + Send + Sync>>,
     boot_time: u64,
     clock_ticks: u64,
     workers: usize,
@@ -46,8 +81,31 @@ pub struct ProcfsSource {
 }
 
 impl ProcfsSource {
-    /// Opens the procfs mounted at `root` (usually `/proc`).
+    /// Opens the procfs mounted at `root` (usually `/proc`), reading the ids through pidfds
+    /// where the kernel and the mount allow it. The source's [`name`](Source::name) says
+    /// which (the exporter's start-up line shows it); why not is logged at debug level.
+    ///
+    /// # Platform-specific behavior
+    /// Pidfds are Linux's (6.13 and later for `PIDFD_GET_INFO`); elsewhere, and on an older
+    /// kernel, under a seccomp filter refusing them, or with a mount of another pid
+    /// namespace, the ids come from `status`.
     pub fn open(root: &Path) -> Result<ProcfsSource, Error> {
+        let mut source = ProcfsSource::open_reading_status(root)?;
+        match procfs::pidfd::available(root) {
+            Ok(()) => source.ids = IdSource::Pidfd,
+            // Debug, not info: a start-up that fails after this (a taken port) says one line.
+            Err(why) => crate::log::debug(
+                "reading process ids from status, not through pidfds",
+                &[("reason", &why.to_string())],
+            ),
+        }
+        Ok(source)
+    }
+
+    /// Opens the procfs mounted at `root` reading every process's ids from `status`, whatever
+    /// the kernel offers: the path older kernels take, kept reachable for tests and for
+    /// comparing the two.
+    pub fn open_reading_status(root: &Path) -> Result<ProcfsSource, Error> {
         let io = |error| Error::Io { path: root.to_path_buf(), error };
         let dir = Root::open(root).map_err(io)?;
         let boot_time = procfs::sys::boot_time(root)
@@ -56,6 +114,10 @@ impl ProcfsSource {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         Ok(ProcfsSource {
             root: dir,
+            ids: IdSource::Status,
+            fallbacks: AtomicU64::new(0),
+            #[cfg(test)]
+            between: None,
             boot_time,
             // Linux has been 100 (USER_HZ) everywhere for decades; sysconf failing is not worth a
             // refusal to start.
@@ -66,13 +128,31 @@ impl ProcfsSource {
         })
     }
 
+    /// Where this source reads the ids from.
+    pub fn ids(&self) -> IdSource {
+        self.ids
+    }
+
+    /// Processes whose ids the pidfd path read from `status` (the ioctl did not answer for
+    /// them) since the source opened.
+    pub fn status_fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
     /// Reads the table once.
     pub fn read(&mut self) -> Result<Snapshot, Error> {
         self.root
             .list_pids(&mut self.pids)
             .map_err(|error| Error::Io { path: self.root.path().to_path_buf(), error })?;
-        let reader =
-            Reader { root: &self.root, boot_time: self.boot_time, clock_ticks: self.clock_ticks };
+        let reader = Reader {
+            root: &self.root,
+            ids: self.ids,
+            fallbacks: &self.fallbacks,
+            boot_time: self.boot_time,
+            clock_ticks: self.clock_ticks,
+            #[cfg(test)]
+            between: self.between.as_deref(),
+        };
         let pids = &self.pids[..];
         let workers = self.workers.min(pids.len().div_ceil(PIDS_PER_WORKER)).max(1);
         // Every thread appends its blocks here, so the table is allocated once, by this
@@ -135,8 +215,12 @@ impl ProcfsSource {
 }
 
 impl Source for ProcfsSource {
+    /// `procfs/pidfd` or `procfs/status`: where the ids come from ([`IdSource`]).
     fn name(&self) -> &'static str {
-        "procfs"
+        match self.ids {
+            IdSource::Pidfd => "procfs/pidfd",
+            IdSource::Status => "procfs/status",
+        }
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
@@ -148,6 +232,10 @@ impl Source for ProcfsSource {
 #[derive(Clone, Copy)]
 struct Reader<'a> {
     root: &'a Root,
+    ids: IdSource,
+    fallbacks: &'a AtomicU64,
+    #[cfg(test)]
+    between: Option<&'a (dyn Fn(Pid) + Send + Sync)>,
     boot_time: u64,
     clock_ticks: u64,
 }
@@ -190,10 +278,70 @@ impl Reader<'_> {
     }
 
     fn read_one(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
+        if self.ids == IdSource::Pidfd {
+            match Pidfd::open(pid) {
+                Ok(pidfd) => return self.read_pinned(pid, &pidfd, buf),
+                Err(libc::EMFILE | libc::ENFILE) => return Err(ReadError::NoDescriptors),
+                // ESRCH (gone), or EINVAL/ENOENT (reaped meanwhile, or not a process): the
+                // status path reads it if it is there and says vanished if not.
+                Err(_) => {}
+            }
+        }
+        let mut process = self.read_stat(pid, buf)?;
+        self.between(pid);
+        // The Uid and Gid lines are near the top: the first buffer of status is enough.
+        let n = self.root.read_file(pid, b"status", buf, 0)?;
+        set_status_ids(&mut process, &buf[..n])?;
+        Ok(process)
+    }
+
+    /// The pidfd path: `pidfd` was opened before `stat` is read, so an answer from it after
+    /// the read proves the line was this process's and not one that took its number
+    /// (`docs/linux-pidfd.md`, section 3).
+    fn read_pinned(
+        &self,
+        pid: Pid,
+        pidfd: &Pidfd,
+        buf: &mut Vec<u8>,
+    ) -> Result<Process, ReadError> {
+        let mut process = self.read_stat(pid, buf)?;
+        self.between(pid);
+        match pidfd.creds() {
+            Ok(creds) => {
+                [process.ruid, process.euid, process.svuid] = [creds.ruid, creds.euid, creds.suid];
+                [process.rgid, process.egid] = [creds.rgid, creds.egid];
+                Ok(process)
+            }
+            // ESRCH is a reaped process, or on 6.13-6.15.2 a live one whose parent is outside
+            // our namespace (docs/linux-pidfd.md, section 2.5); anything else is this process
+            // only. Its status says which: read it, then ask the pidfd whether the process was
+            // reaped. Not reaped then means not reaped before the read either, so the number
+            // was still this process's and status is its own.
+            Err(_) => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                let n = self.root.read_file(pid, b"status", buf, 0)?;
+                set_status_ids(&mut process, &buf[..n])?;
+                if pidfd.reaped() {
+                    return Err(ReadError::Vanished);
+                }
+                Ok(process)
+            }
+        }
+    }
+
+    /// A test's hook between the `stat` read and the ids; nothing outside tests.
+    fn between(&self, _pid: Pid) {
+        #[cfg(test)]
+        if let Some(between) = self.between {
+            between(_pid);
+        }
+    }
+
+    /// `PID/stat` as a process without its ids (0) yet; threads from field 20.
+    fn read_stat(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
         let n = self.root.read_file(pid, b"stat", buf, STAT_MAX)?;
         let stat = parse_stat(&buf[..n]).ok_or(ReadError::Other)?;
-        // The ids come from status, read into the same buffer once stat is done with.
-        let mut process = Process {
+        Ok(Process {
             pid,
             ppid: stat.ppid,
             pgid: stat.pgid,
@@ -209,16 +357,18 @@ impl Reader<'_> {
             flags: None,
             start: start_time(self.boot_time, stat.start_ticks, self.clock_ticks),
             uniqueid: None,
-            threads: None,
-        };
-        // The Uid and Gid lines are near the top: the first buffer of status is enough.
-        let n = self.root.read_file(pid, b"status", buf, 0)?;
-        let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
-        [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
-        [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
-        process.threads = ids.threads;
-        Ok(process)
+            threads: stat.threads,
+        })
     }
+}
+
+/// The ids and thread count of `status` into `process`.
+fn set_status_ids(process: &mut Process, status: &[u8]) -> Result<(), ReadError> {
+    let ids = parse_status_ids(status).ok_or(ReadError::Other)?;
+    [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
+    [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
+    process.threads = ids.threads;
+    Ok(())
 }
 
 /// The terminal devices in `/dev`, for the names the kernel does not fix; none when `/dev`
@@ -316,3 +466,8 @@ mod tests {
         assert_eq!(start_time(10, 250, 100), Some(StartTime { sec: 12, usec: 500_000 }));
     }
 }
+
+// Against this machine's real processes: the two ways of reading ids, and pid reuse.
+#[cfg(all(test, target_os = "linux"))]
+#[path = "procfs_pidfd_tests.rs"]
+mod pidfd_tests;
