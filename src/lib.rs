@@ -13,8 +13,9 @@
 //!   the simulated xnu every test runs against.
 //! - [`procfs`]: the Linux binding, depending on nothing else in the crate: the raw reader
 //!   (the mount as a directory descriptor, `openat`/`read` of `PID/stat` and `PID/status`),
-//!   their byte parsers, the `/proc/sys` limits, boot time and fork counter, and the names
-//!   of Linux's terminal numbers. It compiles on every Unix (a copied tree reads the same).
+//!   their byte parsers, the ids through a pidfd (`PIDFD_GET_INFO`, Linux 6.13+) instead
+//!   of `status`, the `/proc/sys` limits, boot time and fork counter, and the names of
+//!   Linux's terminal numbers. It compiles on every Unix (a copied tree reads the same).
 //! - [`table`]: one [`Snapshot`](table::Snapshot) of the process table per scrape, from
 //!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a `snapshot_file` through
 //!   the simulated kernel): thin assemblers of the bindings' records, with no `unsafe`
