@@ -97,6 +97,9 @@ fn a_process_reaped_between_stat_and_its_ids_is_vanished_on_both_paths() {
         let snapshot = source.read().unwrap();
         assert_eq!(snapshot.find(pid), None, "pidfd {pidfd}: the reaped sleep is not counted");
         assert!(snapshot.unreadable.vanished >= 1, "pidfd {pidfd}: {:?}", snapshot.unreadable);
+        // On the pidfd path the ioctl's ESRCH sent it to status before it was called vanished.
+        let via_pidfd = source.ids() == IdSource::Pidfd;
+        assert_eq!(source.status_fallbacks() >= 1, via_pidfd, "pidfd {pidfd}");
     }
 }
 
