@@ -18,7 +18,8 @@ hz = env.get("clk_tck", 100)
 cores = env.get("cores", 1)
 ns = sorted({r["n_extra"] for r in recs if r["kind"] == "scrape"})
 rounds = sorted({r["round"] for r in recs if r["kind"] == "scrape"})
-NAMES = {"ours": "libproc_exporter", "alt": "libproc_exporter (COMPARE_BIN)",
+NAMES = {"ours": "libproc_exporter", "ours_status": "libproc_exporter, status path",
+         "alt": "libproc_exporter (COMPARE_BIN)",
          "ne": "node_exporter (processes)", "pe": "process-exporter"}
 tools = [t for t in NAMES if any(r["kind"] == "scrape" and r["tool"] == t for r in recs)]
 MIB = 1024.0
@@ -90,6 +91,8 @@ w(f"- kernel {env.get('kernel')}; {env.get('cpu')}, {env.get('cores')} cores; {e
 w(f"- node_exporter: {env.get('ne')}; process-exporter: {env.get('pe')}")
 if env.get("compare_bin"):
     w(f"- alt = COMPARE_BIN {env['compare_bin']}")
+w(f"- ours reads the ids from: {env.get('ours_ids') or 'unknown'}; ours_status (own pid namespace, "
+  f"unshare --pid) from: {env.get('ours_status_ids') or 'not run'}")
 w(f"- settings: {env.get('settings')}")
 loads = [f"N={r['n_extra']} r{r['round']}: {r['loadavg']}" for r in recs if r["kind"] == "load"]
 w(f"- load average when each N started: {'; '.join(loads)}\n")
@@ -98,47 +101,51 @@ w("## Figures\n")
 w("N = processes in /proc. Exporters: median wall of a scrape (curl), CPU per scrape (utime +")
 w("stime of the whole process over the timed scrapes), RSS after them, body bytes. Floor")
 w("(benches/floor/floor.c, single-threaded): median per-iteration wall and CPU; `stat` reads")
-w("/proc/PID/stat (+fstat), `status` also /proc/PID/status (exact uids: the reference).\n")
+w("/proc/PID/stat (+fstat), `status` also /proc/PID/status (exact uids: the reference), `pidfd`")
+w("stat and the ids through pidfd_open + PIDFD_GET_INFO (the floor of the pidfd path).\n")
 head = ["N"]
 for t in tools:
     head += [f"{t} wall", f"{t} CPU", f"{t} RSS MiB", f"{t} bytes"]
-head += ["floor stat wall", "floor stat CPU", "floor status wall", "floor status CPU"]
+head += ["floor stat wall", "floor stat CPU", "floor status wall", "floor status CPU",
+         "floor pidfd wall", "floor pidfd CPU"]
 w("| " + " | ".join(head) + " |")
 w("|" + "---:|" * len(head))
 rows = {}
 for nx in ns:
     row = {t: scrape(t, nx) for t in tools}
-    row["fs"], row["fu"] = floor("stat", nx), floor("status", nx)
+    row["fs"], row["fu"], row["fp"] = floor("stat", nx), floor("status", nx), floor("pidfd", nx)
     rows[nx] = row
     n = st.mean(x["n"] for x in row.values() if x)
     cells = [f"{n:,.0f}"]
     for t in tools:
         d = row[t]
         cells += [f(d and d["wall"]), f(d and d["cpu"]), f(d and d["rss"]), f(d and d["bytes"], 0)]
-    for k in ("fs", "fu"):
+    for k in ("fs", "fu", "fp"):
         cells += [f(row[k] and row[k]["wall"]), f(row[k] and row[k]["cpu"])]
     w("| " + " | ".join(cells) + " |")
 w("")
 
 w("## Ratios (same run)\n")
 w("Pooled over the rounds; the per-round values follow in brackets.\n")
-w("| N | our CPU / floor status CPU | our wall / floor status wall | our wall / floor stat wall | node_exporter wall / ours | node_exporter CPU / ours | process-exporter wall / ours |" + (" alt CPU / ours | alt wall / ours |" if "alt" in tools else ""))
-w("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if "alt" in tools else ""))
+w("| N | our CPU / floor status CPU | our CPU / floor pidfd CPU | status path CPU / floor status CPU | our wall / floor status wall | our wall / floor stat wall | node_exporter wall / ours | node_exporter CPU / ours | process-exporter wall / ours |" + (" alt CPU / ours | alt wall / ours |" if "alt" in tools else ""))
+w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if "alt" in tools else ""))
 
 
 def ratios(nx, rnd=None):
     o, fu, fs = scrape("ours", nx, rnd), floor("status", nx, rnd), floor("stat", nx, rnd)
+    fp, os_ = floor("pidfd", nx, rnd), scrape("ours_status", nx, rnd)
     ne, pe, alt = scrape("ne", nx, rnd), scrape("pe", nx, rnd), scrape("alt", nx, rnd)
     g = lambda d, k: d and d[k]
     return dict(
-        cpu_floor=ratio(g(o, "cpu"), g(fu, "cpu")), wall_floor=ratio(g(o, "wall"), g(fu, "wall")),
+        cpu_floor=ratio(g(o, "cpu"), g(fu, "cpu")), cpu_floor_pidfd=ratio(g(o, "cpu"), g(fp, "cpu")),
+        status_cpu_floor=ratio(g(os_, "cpu"), g(fu, "cpu")), wall_floor=ratio(g(o, "wall"), g(fu, "wall")),
         wall_floor_stat=ratio(g(o, "wall"), g(fs, "wall")),
         ne_wall=ratio(g(ne, "wall"), g(o, "wall")), ne_cpu=ratio(g(ne, "cpu"), g(o, "cpu")),
         pe_wall=ratio(g(pe, "wall"), g(o, "wall")),
         alt_cpu=ratio(g(alt, "cpu"), g(o, "cpu")), alt_wall=ratio(g(alt, "wall"), g(o, "wall")))
 
 
-keys = ["cpu_floor", "wall_floor", "wall_floor_stat", "ne_wall", "ne_cpu", "pe_wall"] + (["alt_cpu", "alt_wall"] if "alt" in tools else [])
+keys = ["cpu_floor", "cpu_floor_pidfd", "status_cpu_floor", "wall_floor", "wall_floor_stat", "ne_wall", "ne_cpu", "pe_wall"] + (["alt_cpu", "alt_wall"] if "alt" in tools else [])
 pooled = {}
 for nx in ns:
     pooled[nx] = ratios(nx)
@@ -173,7 +180,8 @@ w("|---|---:|---:|---:|---:|")
 series = [("libproc_exporter wall ms", "ours", "wall"), ("libproc_exporter CPU ms", "ours", "cpu"),
           ("libproc_exporter RSS MiB", "ours", "rss"),
           ("floor status wall ms", "fu", "wall"), ("floor status CPU ms", "fu", "cpu"),
-          ("floor stat CPU ms", "fs", "cpu"),
+          ("floor stat CPU ms", "fs", "cpu"), ("floor pidfd CPU ms", "fp", "cpu"),
+          ("status path wall ms", "ours_status", "wall"), ("status path CPU ms", "ours_status", "cpu"),
           ("node_exporter wall ms", "ne", "wall"), ("node_exporter CPU ms", "ne", "cpu"),
           ("process-exporter wall ms", "pe", "wall"), ("process-exporter CPU ms", "pe", "cpu"),
           ("alt wall ms", "alt", "wall"), ("alt CPU ms", "alt", "cpu")]
@@ -230,9 +238,27 @@ top = ns[-1] if ns else None
 if top is not None:
     o, p = rows[top]["ours"], pooled[top]
     n = o["n"]
-    goals.append((f"CPU per scrape <= 1.15x floor (stat+status) at {n:,.0f} processes",
-                  f"{f(p['cpu_floor'], 2)}x ({f(o['cpu'])} vs {f(rows[top]['fu'] and rows[top]['fu']['cpu'])} ms)",
-                  p["cpu_floor"] is not None and p["cpu_floor"] <= 1.15))
+    fu_cpu = f(rows[top]["fu"] and rows[top]["fu"]["cpu"])
+    if env.get("ours_ids") == "pidfd":
+        goals.append((f"pidfd path: CPU per scrape <= 0.8x floor (stat+status) at {n:,.0f} processes",
+                      f"{f(p['cpu_floor'], 2)}x ({f(o['cpu'])} vs {fu_cpu} ms; the floor's pidfd mode: "
+                      f"{f(rows[top]['fp'] and rows[top]['fp']['cpu'])} ms, ours {f(p['cpu_floor_pidfd'], 2)}x of it)",
+                      p["cpu_floor"] is not None and p["cpu_floor"] <= 0.8))
+    status_row, status_ratio = (rows[top].get("ours_status"), p["status_cpu_floor"]) \
+        if rows[top].get("ours_status") else (o, p["cpu_floor"]) if env.get("ours_ids") != "pidfd" else (None, None)
+    if status_row:
+        goals.append((f"status path: CPU per scrape <= 1.15x floor (stat+status) at {n:,.0f} processes",
+                      f"{f(status_ratio, 2)}x ({f(status_row['cpu'])} vs {fu_cpu} ms)",
+                      status_ratio is not None and status_ratio <= 1.15))
+    uids = [r for r in recs if r["kind"] == "uids"]
+    if uids:
+        same = all(r["ours_uid"] == r["status_uid"] == r["ps_uid"] and
+                   r["ours_ruid"] == r["status_ruid"] == r["ps_ruid"] for r in uids)
+        differ = [f"N={r['n_extra']} r{r['round']}: uid pidfd {r['ours_uid']} / status {r['status_uid']} / ps {r['ps_uid']}; "
+                  f"ruid {r['ours_ruid']} / {r['status_ruid']} / {r['ps_ruid']}" for r in uids
+                  if not (r["ours_uid"] == r["status_uid"] == r["ps_uid"] and r["ours_ruid"] == r["status_ruid"] == r["ps_ruid"])]
+        goals.append(("per-uid and per-ruid counts (uids other than 0): pidfd path = status path = ps",
+                      f"{len(uids)} checks, e.g. {uids[-1]['ours_uid']}" if same else "; ".join(differ), same))
     goals.append(("wall per scrape below the single-threaded floor's",
                   f"{f(o['wall'])} vs {f(rows[top]['fu'] and rows[top]['fu']['wall'])} ms ({f(p['wall_floor'], 2)}x)",
                   p["wall_floor"] is not None and p["wall_floor"] < 1.0))

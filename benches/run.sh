@@ -7,9 +7,16 @@
 #   * libproc_exporter (release build, default collectors, procfs source): wall per scrape
 #     (curl), CPU per scrape (utime + stime of the whole process from /proc/PID/stat, which
 #     keeps the CPU of exited threads: the reader's worker threads live for one scrape),
-#     RSS after the scrapes, bytes served, heap allocations of one /proc snapshot;
-#   * the C floor (benches/floor/floor.c), modes stat and status: the least work per scrape;
-#     status (stat + status of every pid, exact uids) is the reference for the CPU goal;
+#     RSS after the scrapes, bytes served, heap allocations of one /proc snapshot. It reads
+#     the ids through pidfds where the kernel has PIDFD_GET_INFO (6.13+);
+#   * the same binary on the status path ("ours_status", STATUS_PATH=1, root): started in a
+#     pid namespace of its own (unshare --pid --fork), so /proc is another namespace's and
+#     it reads every process's ids from /proc/PID/status, as on a kernel before 6.13;
+#   * the C floor (benches/floor/floor.c), modes stat, status and pidfd: the least work per
+#     scrape; status (stat + status of every pid, exact uids) is the reference for the CPU
+#     goal, pidfd (stat + PIDFD_GET_INFO) the floor of the pidfd path;
+#   * per-uid and per-ruid counts of the two paths and of ps, for the uids other than root
+#     (root's processes come and go with whatever else the machine runs);
 #   * node_exporter (--collector.disable-defaults --collector.processes) and
 #     process-exporter (grouped by user), when installed (INSTALL_PEERS=1 installs the Debian
 #     packages when run as root);
@@ -50,6 +57,8 @@ ALT_PORT=${ALT_PORT:-19078}
 NE_PORT=${NE_PORT:-19100}
 PE_PORT=${PE_PORT:-19256}
 COMPARE_BIN=${COMPARE_BIN:-}          # a second libproc_exporter binary measured beside ours
+STATUS_PATH=${STATUS_PATH:-1}         # 1: also run ours on the status path (needs root and unshare)
+STATUS_PORT=${STATUS_PORT:-19079}
 WORK=${WORK:-$(mktemp -d /tmp/libproc-bench.XXXXXX)}
 RAW=$WORK/raw.jsonl
 
@@ -185,6 +194,29 @@ start_exporter() {  # NAME PORT LOGFILE COMMAND...
 # Allow the whole burst in (the default --web.max-requests=40 answers the rest with 503).
 start_exporter ours "$PORT" "$WORK/ours.log" \
     "$OURS_BIN" --web.listen-address="127.0.0.1:$PORT" --web.max-requests="$((BURST + 10))"
+# Which path a libproc_exporter took: its start-up line says source=procfs/pidfd or procfs/status.
+ids_path() { sed -n 's/.*source=procfs\/\([a-z]*\).*/\1/p' "$1" | head -1; }
+OURS_IDS=$(ids_path "$WORK/ours.log")
+log "ours reads the ids from: ${OURS_IDS:-unknown}"
+STATUS_IDS=""
+if [ "$STATUS_PATH" = 1 ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+    port_free "$STATUS_PORT" || die "port $STATUS_PORT (for ours_status) is in use; set STATUS_PORT"
+    # unshare forks the exporter as pid 1 of a new pid namespace and waits for it; /proc stays
+    # this namespace's mount, whose self link then names another pid than getpid().
+    unshare --pid --fork --kill-child "$OURS_BIN" --web.listen-address="127.0.0.1:$STATUS_PORT" \
+        --web.max-requests="$((BURST + 10))" >"$WORK/ours_status.log" 2>&1 &
+    unshare_pid=$!
+    STARTED_PIDS+=("$unshare_pid")
+    wait_http "$STATUS_PORT" || die "ours_status did not answer on :$STATUS_PORT (see $WORK/ours_status.log)"
+    status_pid=$(pgrep -P "$unshare_pid" | head -1)
+    [ -n "$status_pid" ] || die "no exporter under unshare $unshare_pid"
+    TOOLS+=("ours_status:$STATUS_PORT:$status_pid")
+    STATUS_IDS=$(ids_path "$WORK/ours_status.log")
+    log "ours_status up: pid $status_pid :$STATUS_PORT, reads the ids from: ${STATUS_IDS:-unknown}"
+    [ "$STATUS_IDS" = status ] || die "ours_status did not take the status path (see $WORK/ours_status.log)"
+elif [ "$STATUS_PATH" = 1 ]; then
+    log "the status path is not measured: it needs root and unshare (STATUS_PATH=0 to skip)"
+fi
 if [ -n "$COMPARE_BIN" ]; then
     start_exporter alt "$ALT_PORT" "$WORK/alt.log" \
         "$COMPARE_BIN" --web.listen-address="127.0.0.1:$ALT_PORT" --web.max-requests="$((BURST + 10))"
@@ -208,6 +240,7 @@ fi
     printf '"ne": %s, ' "$(json_str "$([ -n "$NE_BIN" ] && "$NE_BIN" --version 2>&1 | head -1 || echo 'not installed')")"
     printf '"pe": %s, ' "$(json_str "$([ -n "$PE_BIN" ] && (dpkg-query -W -f='${Version}' prometheus-process-exporter 2>/dev/null || echo installed) || echo 'not installed')")"
     printf '"compare_bin": %s, ' "$(json_str "$COMPARE_BIN")"
+    printf '"ours_ids": %s, "ours_status_ids": %s, ' "$(json_str "$OURS_IDS")" "$(json_str "$STATUS_IDS")"
     printf '"clk_tck": %s, "settings": %s}\n' "$(getconf CLK_TCK)" \
         "$(json_str "N_LIST='$N_LIST' ROUNDS=$ROUNDS SCRAPES=$SCRAPES PE_SCRAPES=$PE_SCRAPES WARMUP=$WARMUP FLOOR_ITERS=$FLOOR_ITERS FLOOR_REPS=$FLOOR_REPS BURST=$BURST BURST_REPS=$BURST_REPS PARENTS=$PARENTS UIDS=$UIDS")"
 } >>"$RAW"
@@ -246,7 +279,7 @@ half_batch() {  # N_EXTRA, tools in the given order
 floor_runs() {
     local nx=$1 mode r line
     for ((r = 0; r < FLOOR_REPS; r++)); do
-        for mode in stat status; do
+        for mode in stat status pidfd; do
             line=$("$WORK/floor" -q -n "$FLOOR_ITERS" -m "$mode" 2>&1 >/dev/null)
             # key=value pairs -> JSON (mode is the one string)
             printf '%s\n' "$line" | awk -v nx="$nx" -v rnd="$ROUND" '{
@@ -262,6 +295,32 @@ allocs_run() {
     local nx=$1 line
     line=$("$SIM_BIN" procfs) || { log "allocation count failed"; return; }
     printf '{"kind": "allocs", "round": %d, "n_extra": %d, "result": %s}\n' "$ROUND" "$nx" "$line" >>"$RAW"
+}
+
+# uid=count pairs of one metric in a body, root left out, sorted: "33=1000 65534=1000 ..."
+uid_counts() {
+    awk -v m="$2" 'index($0, m "{") == 1 && match($0, /uid="[0-9]+"/) {
+        u = substr($0, RSTART + 5, RLENGTH - 6); if (u != "0") print u "=" $NF }' "$1" | sort | paste -sd' '
+}
+# ps's view of the same: per euid and per ruid, root left out.
+ps_counts() { ps -e -o "$1=" | awk '$1 != 0 {n[$1]++} END {for (u in n) print u "=" n[u]}' | sort | paste -sd' '; }
+# The per-uid and per-ruid counts of both paths and of ps, back to back (the spawned
+# processes do not change meanwhile; the machine's own non-root processes rarely do).
+uid_check() {
+    local nx=$1 entry name port pid
+    [ -n "$STATUS_IDS" ] || return 0
+    for entry in "${TOOLS[@]}"; do
+        IFS=: read -r name port pid <<<"$entry"
+        case $name in ours | ours_status) curl -s -o "$WORK/uids.$name" --max-time 300 "http://127.0.0.1:$port/metrics" ;; esac
+    done
+    printf '{"kind": "uids", "round": %d, "n_extra": %d, "ours_uid": %s, "status_uid": %s, "ps_uid": %s, "ours_ruid": %s, "status_ruid": %s, "ps_ruid": %s}\n' \
+        "$ROUND" "$nx" \
+        "$(json_str "$(uid_counts "$WORK/uids.ours" libproc_uid_processes)")" \
+        "$(json_str "$(uid_counts "$WORK/uids.ours_status" libproc_uid_processes)")" \
+        "$(json_str "$(ps_counts euid)")" \
+        "$(json_str "$(uid_counts "$WORK/uids.ours" libproc_ruid_processes)")" \
+        "$(json_str "$(uid_counts "$WORK/uids.ours_status" libproc_ruid_processes)")" \
+        "$(json_str "$(ps_counts ruid)")" >>"$RAW"
 }
 
 collections() {  # PORT: scrape once, print libproc_collections_total (this scrape's included)
@@ -315,6 +374,7 @@ run_n() {
     floor_runs "$nx"
     allocs_run "$nx"
     BATCH=1; half_batch "$nx" "${reversed[@]}"
+    uid_check "$nx"
     [ "$nx" = "$MAX_N" ] && burst_run "$nx"
     stop_spawn
     log "round $ROUND N=$nx done"

@@ -3,18 +3,27 @@
 //!
 //! # Layout
 //!
-//! Each arrow points one way: `server -> metrics -> collect -> table -> libproc`.
+//! Each arrow points one way: `server -> metrics -> collect -> table -> libproc | procfs`,
+//! and `host -> libproc | procfs`. The two bindings and `host` are the only modules with
+//! `unsafe` code.
 //!
 //! - [`libproc`]: the binding. Constants, the [`Kernel`](libproc::Kernel) trait (the
 //!   syscall contract), listing with grow-and-retry and the `pids_for_*` wrappers, the
 //!   `#[repr(C)]` pid-info structures; `sys` is the real call (macOS only), [`libproc::sim`]
 //!   the simulated xnu every test runs against.
+//! - [`procfs`]: the Linux binding, depending on nothing else in the crate: the raw reader
+//!   (the mount as a directory descriptor, `openat`/`read` of `PID/stat` and `PID/status`),
+//!   their byte parsers, the ids through a pidfd (`PIDFD_GET_INFO`, Linux 6.13+) instead
+//!   of `status`, the `/proc/sys` limits, boot time and fork counter, and the names of
+//!   Linux's terminal numbers. It compiles on every Unix (a copied tree reads the same).
 //! - [`table`]: one [`Snapshot`](table::Snapshot) of the process table per scrape, from
 //!   `darwin` (any libproc kernel), `procfs` (Linux) or `replay` (a `snapshot_file` through
-//!   the simulated kernel); [`table::open`] is the one place the OS is chosen.
-//! - [`host`]: everything asked of the OS outside the binding, one file per OS chosen once:
-//!   terminal devices in `/dev` and their names, the kernel's process and terminal limits,
-//!   the exporter's own process figures, the effective uid, clock ticks, descriptor limits.
+//!   the simulated kernel): thin assemblers of the bindings' records, with no `unsafe`
+//!   and no OS test; [`table::open`] picks the source.
+//! - [`host`]: the process we are and the machine it runs on, one file per OS chosen once
+//!   (and with it [`NATIVE_BINDING`](host::NATIVE_BINDING), what `--source=auto` reads): the
+//!   exporter's own figures, effective uid, clock ticks and descriptor limits, systemd's
+//!   sockets, the password database, the terminal devices in `/dev`, the kernel's limits.
 //! - [`collect`]: snapshot -> counts, one pure function per collector, with top-K and
 //!   series caps.
 //! - [`metrics`]: one scrape end to end below HTTP ([`metrics::Exporter::scrape`]):
@@ -52,6 +61,7 @@ pub mod host;
 pub mod libproc;
 pub mod log;
 pub mod metrics;
+pub mod procfs;
 pub mod server;
 pub mod signals;
 pub mod table;

@@ -1,16 +1,24 @@
 //! The procfs source against real processes: a tree this test starts, read back
-//! record by record, and the whole table against `ps` taken around the snapshot.
+//! record by record, and the whole table against `ps` taken around the snapshot. Each test
+//! runs twice: with the ids read as the source chooses (through pidfds on Linux 6.13 and
+//! later) and with the ids forced to come from `status`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use libproc_exporter::table::procfs::ProcfsSource;
+use libproc_exporter::table::procfs::{IdSource, ProcfsSource};
 use libproc_exporter::table::{Process, Snapshot, State};
 
 use crate::linux_tree::{Bracket, NOBODY, PARENT_COMM, PsRow, Tree, UidMix, my_pid, require_root};
 
 fn snapshot() -> Snapshot {
     ProcfsSource::open(Path::new("/proc")).expect("open /proc").read().expect("read /proc")
+}
+
+fn status_snapshot() -> Snapshot {
+    let mut source = ProcfsSource::open_reading_status(Path::new("/proc")).expect("open /proc");
+    assert_eq!(source.ids(), IdSource::Status);
+    source.read().expect("read /proc")
 }
 
 /// What one process must look like in the snapshot.
@@ -50,6 +58,17 @@ fn pids_where(snapshot: &Snapshot, pred: impl Fn(&Process) -> bool) -> BTreeSet<
 #[ignore = "needs root (starts processes under another uid)"]
 fn procfs_reads_every_process_of_a_known_tree() {
     require_root("procfs_reads_every_process_of_a_known_tree");
+    reads_every_process_of_a_known_tree(snapshot);
+}
+
+#[test]
+#[ignore = "needs root (starts processes under another uid)"]
+fn procfs_status_path_reads_every_process_of_a_known_tree() {
+    require_root("procfs_status_path_reads_every_process_of_a_known_tree");
+    reads_every_process_of_a_known_tree(status_snapshot);
+}
+
+fn reads_every_process_of_a_known_tree(snapshot: fn() -> Snapshot) {
     let mut tree = Tree::new();
     let family = tree.family(25, 1, 1);
     let loner = tree.loner();
@@ -250,6 +269,17 @@ fn snapshot_view(snap: &Snapshot, p: &Process) -> (i32, i32, u32, u32, String, C
 #[ignore = "needs root (starts processes under another uid)"]
 fn procfs_snapshot_agrees_with_ps_taken_around_it() {
     require_root("procfs_snapshot_agrees_with_ps_taken_around_it");
+    agrees_with_ps_taken_around_it(snapshot);
+}
+
+#[test]
+#[ignore = "needs root (starts processes under another uid)"]
+fn procfs_status_path_agrees_with_ps_taken_around_it() {
+    require_root("procfs_status_path_agrees_with_ps_taken_around_it");
+    agrees_with_ps_taken_around_it(status_snapshot);
+}
+
+fn agrees_with_ps_taken_around_it(snapshot: fn() -> Snapshot) {
     // Something of every kind is on the table, whatever else this machine runs.
     let mut tree = Tree::new();
     let family = tree.family(5, 1, 1);

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use libproc_exporter::host::procfs_stat::parse_stat;
+use libproc_exporter::procfs::stat::parse_stat;
 
 fuzz_target!(|data: &[u8]| {
     if let Some(stat) = parse_stat(data) {

@@ -2,10 +2,13 @@
 
 use std::path::Path;
 
-use super::{Limits, OwnProcess};
+use super::{Binding, Limits, OwnProcess};
+use crate::procfs;
+
+pub const NATIVE_BINDING: Binding = Binding::Procfs;
 
 pub fn kernel_limits() -> Limits {
-    super::procfs_limits(Path::new("/proc"))
+    Limits::from(&procfs::sys::limits(Path::new("/proc")))
 }
 
 /// Linux lets the soft limit go up to the hard one.
@@ -20,16 +23,14 @@ pub fn own_process() -> OwnProcess {
         ..Default::default()
     };
     let Ok(stat) = std::fs::read("/proc/self/stat") else { return me };
-    let Some(stat) = super::procfs_stat::parse_stat(&stat) else { return me };
+    let Some(stat) = procfs::stat::parse_stat(&stat) else { return me };
     let Some(ticks) = super::clock_ticks() else { return me };
     let ticks = ticks as f64;
     me.cpu_seconds = Some((stat.utime + stat.stime) as f64 / ticks);
     me.virtual_bytes = Some(stat.vsize as f64);
     me.resident_bytes = page_size().map(|page| (stat.rss_pages * page) as f64);
-    let boot = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok()));
-    me.start_time_seconds = boot.map(|boot| boot + stat.start_ticks as f64 / ticks);
+    let boot = procfs::sys::boot_time(Path::new("/proc")).ok().flatten();
+    me.start_time_seconds = boot.map(|boot| boot as f64 + stat.start_ticks as f64 / ticks);
     me
 }
 

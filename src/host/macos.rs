@@ -1,8 +1,10 @@
 //! macOS: sysctls for the kernel's limits, `__proc_info` on our own pid for the exporter's
 //! figures.
 
-use super::{Limits, OwnProcess};
+use super::{Binding, Limits, OwnProcess};
 use crate::libproc::{self, sys::Darwin, sys::sysctl_u64};
+
+pub const NATIVE_BINDING: Binding = Binding::Libproc;
 
 pub fn kernel_limits() -> Limits {
     Limits {

@@ -1,22 +1,24 @@
-//! The host we run on: everything the exporter asks of the operating system outside the
-//! `__proc_info` binding. The OS is chosen once, here: `linux.rs`, `macos.rs` or `other.rs`
-//! becomes `os`, and the rest of the crate asks this module rather than `cfg` itself.
+//! The process we are and the host we run on: everything the exporter asks of the operating
+//! system outside the process-table bindings ([`crate::libproc`], [`crate::procfs`], which
+//! this module uses for its own figures). The OS is chosen once, here: `linux.rs`,
+//! `macos.rs` or `other.rs` becomes `os`, each names the [`NATIVE_BINDING`], and the rest of
+//! the crate asks this module rather than `cfg` itself.
 //!
 //! - [`terminals`]: the terminal devices a process can have as its controlling terminal,
-//!   found once per scrape in `/dev`, ordered for the `PROC_TTY_ONLY` scan, and named as
-//!   `ps` names them (Linux numbers too, with a bounded cache for the rest).
-//! - [`procfs_stat`]: the byte parsers of Linux's `/proc/PID/stat` and `status`.
+//!   found once per scrape in `/dev` and ordered for the `PROC_TTY_ONLY` scan (Linux names
+//!   the numbers it fixes in `procfs::tty`; the rest are looked up here).
+//! - [`passwd`]: uid <-> login name in the password database.
 //! - [`systemd`]: the listening sockets of systemd socket activation.
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
 //!   the `process_*` metrics.
 //! - [`euid`], [`clock_ticks`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-pub mod procfs_stat;
+use crate::procfs::sys::KernelLimits;
+
+pub mod passwd;
 pub mod systemd;
 pub mod terminals;
 
@@ -24,6 +26,22 @@ pub mod terminals;
 #[cfg_attr(target_os = "macos", path = "macos.rs")]
 #[cfg_attr(not(any(target_os = "linux", target_os = "macos")), path = "other.rs")]
 mod os;
+
+/// The binding that reads a system's process table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// `__proc_info` ([`crate::libproc`]).
+    Libproc,
+    /// A procfs mount ([`crate::procfs`]).
+    Procfs,
+}
+
+/// The binding of the OS this was built for: what `--source=auto` reads.
+///
+/// # Platform-specific behavior
+/// macOS has `__proc_info`; Linux has `/proc`. Other systems get `procfs` too, so `auto`
+/// reads the `--path.procfs` mount or fails to open it, rather than count nothing.
+pub const NATIVE_BINDING: Binding = os::NATIVE_BINDING;
 
 /// Limits the kernel enforces. `None` where the system has no such limit or it could not be
 /// read; the metric is then left out rather than reported as 0.
@@ -43,37 +61,17 @@ pub struct Limits {
 ///
 /// # Platform-specific behavior
 /// macOS reads the sysctls `kern.maxproc`, `kern.maxprocperuid` and `kern.tty.ptmx_max`;
-/// Linux reads them from `/proc` ([`procfs_limits`]); other systems have none.
+/// Linux reads them from `/proc` ([`crate::procfs::sys::limits`]); other systems have none.
 pub fn kernel_limits() -> Limits {
     os::kernel_limits()
 }
 
-/// Linux's limits as the procfs mounted at `procfs` shows them: `sys/kernel/pid_max` and
-/// `sys/kernel/pty/max`. (Plain file reads, so any OS can read a copied tree.)
-pub fn procfs_limits(procfs: &Path) -> Limits {
-    let read = |rel: &str| {
-        std::fs::read_to_string(procfs.join(rel)).ok().and_then(|s| s.trim().parse().ok())
-    };
-    Limits {
-        maxproc: read("sys/kernel/pid_max"),
-        maxprocperuid: None,
-        ptmx_max: read("sys/kernel/pty/max"),
+impl From<&KernelLimits> for Limits {
+    /// Linux's limits in the vocabulary of the metrics: `pid_max` is the system-wide process
+    /// limit, `pty/max` the terminal one; Linux has no per-user process count to compare.
+    fn from(linux: &KernelLimits) -> Limits {
+        Limits { maxproc: linux.pid_max, maxprocperuid: None, ptmx_max: linux.pty_max }
     }
-}
-
-/// Processes (and threads: every clone) created since boot, from the `processes` line of
-/// `stat` in the procfs mounted at `procfs`; `None` when it cannot be read. The kernel's
-/// counter only goes up, so no state is kept here.
-pub fn procfs_forks(procfs: &Path) -> Option<u64> {
-    let stat = std::fs::read(procfs.join("stat")).ok()?;
-    procfs_stat::parse_processes(&stat)
-}
-
-/// Linux's `kernel.threads-max` from the procfs mounted at `procfs`; `None` when it cannot
-/// be read.
-pub fn procfs_threads_max(procfs: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(procfs.join("sys/kernel/threads-max")).ok()?;
-    text.trim().parse().ok()
 }
 
 /// What the exporter knows about its own process; `None` where the OS does not say.

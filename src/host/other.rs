@@ -1,7 +1,9 @@
 //! Other Unix systems: no process-table reader, so no kernel limits or own figures beyond
 //! the descriptor limit; the metrics are left out rather than reported as 0.
 
-use super::{Limits, OwnProcess};
+use super::{Binding, Limits, OwnProcess};
+
+pub const NATIVE_BINDING: Binding = Binding::Procfs;
 
 pub fn kernel_limits() -> Limits {
     Limits::default()

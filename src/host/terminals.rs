@@ -1,5 +1,6 @@
-//! Terminal devices: which `/dev` entries can be a controlling terminal, in which order the
-//! macOS reader asks `PROC_TTY_ONLY` about them, and what each device number is called.
+//! Terminal devices: which `/dev` entries can be a controlling terminal, and in which order
+//! the macOS reader asks `PROC_TTY_ONLY` about them. (Linux's own names for its fixed device
+//! numbers are the binding's: `procfs::tty`.)
 //!
 //! On macOS a process's controlling terminal is any character device its session leader
 //! opened without `O_NOCTTY` (xnu `bsd/kern/tty.c`, `ttyopen` -> `tty_set_controlling`,
@@ -10,7 +11,6 @@
 //! `/dev` name (adv_cmds `ps/print.c` `longtname`, through `devname`, reference §5), so the
 //! label is that name.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 /// A terminal device.
@@ -79,94 +79,6 @@ fn likelihood_rank(name: &str) -> u8 {
     }
 }
 
-fn dev_major(dev: u32) -> u32 {
-    (dev >> 8) & 0xfff
-}
-
-fn dev_minor(dev: u32) -> u32 {
-    (dev & 0xff) | ((dev >> 12) & 0xfff00)
-}
-
-/// Names the Linux terminals whose numbers are fixed by the kernel
-/// (`Documentation/admin-guide/devices.txt`): Unix98 ptys (majors 136-143, `pts/N`),
-/// virtual consoles (`ttyN`), 8250 serial ports (`ttySN`) and the console.
-///
-/// Two numbers can give one name: the kernel's `new_encode_dev` packs pts 300 as 136:300,
-/// while the legacy encoding gives 137:44. Counting is per name, so both land in one series.
-pub fn linux_name(dev: u32) -> Option<String> {
-    let (major, minor) = (dev_major(dev), dev_minor(dev));
-    match major {
-        136..=143 => Some(format!("pts/{}", (major - 136) * 256 + minor)),
-        4 if minor < 64 => Some(format!("tty{minor}")),
-        4 => Some(format!("ttyS{}", minor - 64)),
-        5 if minor == 1 => Some("console".to_string()),
-        _ => None,
-    }
-}
-
-/// Names Linux terminal devices for one scrape after another.
-///
-/// Most numbers name themselves ([`linux_name`]). The rest (a USB serial adapter, a
-/// terminal of a driver with a dynamic major) are looked up in `/dev`: one scan per scrape
-/// at most, however many unknown devices the table holds, and the cache keeps only the
-/// devices of the last scrape, so it cannot grow past the size of one table.
-#[derive(Debug)]
-pub struct LinuxNamer {
-    dev_dir: std::path::PathBuf,
-    cache: HashMap<u32, String>,
-    scans: u64,
-}
-
-impl LinuxNamer {
-    /// A namer looking up unknown devices in `dev_dir` (usually `/dev`).
-    pub fn new(dev_dir: &Path) -> LinuxNamer {
-        LinuxNamer { dev_dir: dev_dir.to_path_buf(), cache: HashMap::new(), scans: 0 }
-    }
-
-    /// The terminals `devs` (sorted, without duplicates) with their names.
-    pub fn name_all(&mut self, devs: &[u32]) -> Vec<Tty> {
-        let mut scanned: Option<HashMap<u32, String>> = None;
-        let mut cache = HashMap::new();
-        let mut ttys = Vec::with_capacity(devs.len());
-        for &dev in devs {
-            let name = match linux_name(dev) {
-                Some(name) => name,
-                None => {
-                    let name = match self.cache.remove(&dev) {
-                        Some(name) => name,
-                        None => {
-                            let found = scanned.get_or_insert_with(|| {
-                                self.scans += 1;
-                                scan(&self.dev_dir)
-                                    .map(|ttys| ttys.into_iter().map(|t| (t.dev, t.name)).collect())
-                                    .unwrap_or_default()
-                            });
-                            found
-                                .remove(&dev)
-                                .unwrap_or_else(|| format!("{}:{}", dev_major(dev), dev_minor(dev)))
-                        }
-                    };
-                    cache.insert(dev, name.clone());
-                    name
-                }
-            };
-            ttys.push(Tty { dev, name });
-        }
-        self.cache = cache;
-        ttys
-    }
-
-    /// How many times `/dev` was scanned (tests count them).
-    pub fn scans(&self) -> u64 {
-        self.scans
-    }
-
-    /// Devices whose names are cached.
-    pub fn cached(&self) -> usize {
-        self.cache.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,45 +129,5 @@ mod tests {
         let b = scan_order(vec![tty(7, "ttya"), tty(8, "console"), tty(7, "ttyz")]);
         assert_eq!(a, b);
         assert_eq!(a, [tty(8, "console"), tty(7, "ttya")]);
-    }
-
-    #[test]
-    fn linux_names_of_fixed_numbers() {
-        assert_eq!(linux_name((136 << 8) | 3).as_deref(), Some("pts/3"));
-        // new_encode_dev of pts 300: minor 300 = 0x12c, low byte 0x2c, high bits at 20.
-        assert_eq!(linux_name((136 << 8) | 0x2c | (1 << 20)).as_deref(), Some("pts/300"));
-        assert_eq!(linux_name((137 << 8) | 44).as_deref(), Some("pts/300"));
-        assert_eq!(linux_name((4 << 8) | 1).as_deref(), Some("tty1"));
-        assert_eq!(linux_name((4 << 8) | 64).as_deref(), Some("ttyS0"));
-        assert_eq!(linux_name((5 << 8) | 1).as_deref(), Some("console"));
-        assert_eq!(linux_name((204 << 8) | 64), None);
-    }
-
-    #[test]
-    fn fifty_thousand_unknown_devices_cost_one_scan_and_the_cache_forgets_them() {
-        let dir = std::env::temp_dir().join(format!("libproc-namer-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut namer = LinuxNamer::new(&dir);
-        // Major 204 (low-density serial) has no fixed name: every device is unknown.
-        let devs: Vec<u32> =
-            (0..50_000u32).map(|i| (204 << 8) | (i & 0xff) | ((i >> 8) << 20)).collect();
-        let mut sorted = devs.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let ttys = namer.name_all(&sorted);
-        assert_eq!(namer.scans(), 1, "one /dev scan for the whole scrape");
-        assert_eq!(ttys.len(), sorted.len());
-        assert_eq!(ttys[0].name, "204:0");
-        assert_eq!(namer.cached(), sorted.len());
-
-        // The next scrape has three of them: known names, no scan, and the cache shrinks.
-        let next = &sorted[..3];
-        namer.name_all(next);
-        assert_eq!(namer.scans(), 1, "cached names need no scan");
-        assert_eq!(namer.cached(), 3);
-        // Fixed numbers never scan and are not cached.
-        namer.name_all(&[(136 << 8) | 1]);
-        assert_eq!((namer.scans(), namer.cached()), (1, 0));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

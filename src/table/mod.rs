@@ -3,14 +3,16 @@
 //! one on macOS, `SimKernel` elsewhere), [`procfs`] (Linux) and [`replay`] (a recorded file,
 //! through `SimKernel` and the darwin reader).
 //!
-//! Platform choice happens here and nowhere else: [`open`] picks the source. Everything that
-//! counts or renders works on a [`Snapshot`] and never asks which OS it runs on.
+//! [`open`] picks the source; which binding `auto` means is the host's answer
+//! ([`NATIVE_BINDING`](crate::host::NATIVE_BINDING)), the one place the OS is chosen.
+//! Everything that counts or renders works on a [`Snapshot`] and never asks which OS it runs
+//! on.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::host::Limits;
+use crate::host::{Binding, Limits};
 use crate::libproc::{self, Pid};
 
 pub use crate::host::terminals::Tty;
@@ -445,15 +447,18 @@ impl Default for SourceConfig {
     }
 }
 
-/// Opens the source `config` asks for. This is the one place the OS is chosen.
+/// Opens the source `config` asks for.
 ///
 /// # Platform-specific behavior
-/// `auto` is `libproc` on macOS and `procfs` elsewhere. `libproc` on a system without
-/// `__proc_info` is an error, not an empty table.
+/// `auto` is the host's [`NATIVE_BINDING`](crate::host::NATIVE_BINDING): `libproc` on macOS
+/// and `procfs` elsewhere. `libproc` on a system without `__proc_info` is an error, not an
+/// empty table.
 pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
     let kind = match config.kind {
-        SourceKind::Auto if cfg!(target_os = "macos") => SourceKind::Libproc,
-        SourceKind::Auto => SourceKind::Procfs,
+        SourceKind::Auto => match crate::host::NATIVE_BINDING {
+            Binding::Libproc => SourceKind::Libproc,
+            Binding::Procfs => SourceKind::Procfs,
+        },
         other => other,
     };
     match kind {
@@ -462,7 +467,7 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
                 .map_err(|e| Error::Unsupported(format!("--source=libproc: {e}")))?;
             Ok(Box::new(darwin::DarwinSource::host(kernel)))
         }
-        // `Auto` was resolved above; reading /proc is its answer off macOS.
+        // `Auto` was resolved above.
         SourceKind::Procfs | SourceKind::Auto => {
             Ok(Box::new(procfs::ProcfsSource::open(&config.procfs)?))
         }

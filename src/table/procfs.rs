@@ -1,23 +1,33 @@
-//! A snapshot from Linux's `/proc`: `PID/stat` and `PID/status` for every pid.
+//! A snapshot from Linux's `/proc`: `PID/stat` for every pid, and its ids through a pidfd
+//! (`PIDFD_GET_INFO`) or from `PID/status`, read through the [`procfs`] binding and
+//! assembled into [`Process`] records.
+//!
+//! Which way the ids come is decided once, when the source opens ([`IdSource`]): through a
+//! pidfd where the kernel answers `PIDFD_GET_INFO` (6.13 and later) and the mount is of our
+//! own pid namespace, else from `status`. The pidfd way skips the kernel's formatting of the
+//! `status` text, a third of the read (`benches/run.sh` measures both).
 //!
 //! The cost is almost all kernel time spent generating those two files (see
-//! `docs/bench-baseline.md`), so the reader does the least user-space work around them:
-//! one `openat` relative to a `/proc` directory descriptor, one `read` into a reused buffer
-//! and one `close` per file, no per-pid allocation, parsing on bytes in one pass, and the
-//! pids shared out across the cores in blocks. `benches/run.sh` measures the result against
-//! a C program doing the same reads (`benches/floor/floor.c`); `BENCHMARKS.md` has the
-//! figures.
+//! `docs/bench-baseline.md`), so the reader does the least user-space work around them: the
+//! binding's one `openat`, one `read` into a reused buffer and one `close` per file, no
+//! per-pid allocation, parsing on bytes in one pass, and the pids shared out across the
+//! cores in blocks. `benches/run.sh` measures the result against a C program doing the
+//! same reads (`benches/floor/floor.c`); `BENCHMARKS.md` has the figures.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Unreadable};
-use crate::host::procfs_stat::{parse_stat, parse_status_ids, parse_u64};
-use crate::host::terminals::LinuxNamer;
+use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
+use crate::host::Limits;
+use crate::host::terminals;
 use crate::libproc::Pid;
+use crate::procfs::pidfd::Pidfd;
+use crate::procfs::stat::{parse_stat, parse_status_ids};
+use crate::procfs::{
+    self,
+    read::{ReadError, Root},
+};
 
 /// Pids per thread, at the least: 256 pids are about 6 ms of kernel work, a thread costs
 /// tens of microseconds to start.
@@ -27,95 +37,121 @@ const PIDS_PER_WORKER: usize = 256;
 /// that taking one is free.
 const BLOCK: usize = 64;
 /// Big enough for any `stat` the kernel writes and the start of `status` up to the Gid line.
-/// A `stat` that fills it is read on to the end (see [`Reader::read_file`]).
+/// A `stat` that fills it is read on to the end (see [`Root::read_file`]).
 const READ_BUF: usize = 4096;
 /// A `stat` longer than this is not one: the process is counted unreadable.
 const STAT_MAX: usize = 1 << 20;
 
+/// Where a procfs snapshot's uids and gids come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdSource {
+    /// `pidfd_open`, `PID/stat`, then `PIDFD_GET_INFO` on the pidfd: `status` is not opened
+    /// (the thread count comes from `stat`). A process the ioctl does not answer for is read
+    /// through `status` as below.
+    Pidfd,
+    /// `PID/stat`, then `PID/status`.
+    Status,
+}
+
+impl IdSource {
+    /// `pidfd` or `status`, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdSource::Pidfd => "pidfd",
+            IdSource::Status => "status",
+        }
+    }
+}
+
 /// Reads snapshots from a procfs mount.
 pub struct ProcfsSource {
-    root: PathBuf,
-    root_c: CString,
-    dir: OwnedFd,
+    root: Root,
+    ids: IdSource,
+    /// Processes read through `status` on the pidfd path since the source opened.
+    fallbacks: AtomicU64,
+    /// Called between the `stat` read and the ids of each process: a test reaps and recycles
+    /// a pid there.
+    #[cfg(test)]
+    between: Option<Box<dyn Fn(Pid) + Send + Sync>>,
     boot_time: u64,
     clock_ticks: u64,
     workers: usize,
     pids: Vec<Pid>,
-    ttys: LinuxNamer,
+    ttys: procfs::tty::Namer,
 }
 
 impl ProcfsSource {
-    /// Opens the procfs mounted at `root` (usually `/proc`).
+    /// Opens the procfs mounted at `root` (usually `/proc`), reading the ids through pidfds
+    /// where the kernel and the mount allow it. The source's [`name`](Source::name) says
+    /// which (the exporter's start-up line shows it); why not is logged at debug level.
+    ///
+    /// # Platform-specific behavior
+    /// Pidfds are Linux's (6.13 and later for `PIDFD_GET_INFO`); elsewhere, and on an older
+    /// kernel, under a seccomp filter refusing them, or with a mount of another pid
+    /// namespace, the ids come from `status`.
     pub fn open(root: &Path) -> Result<ProcfsSource, Error> {
-        let io = |error| Error::Io { path: root.to_path_buf(), error };
-        let root_c = CString::new(root.as_os_str().as_encoded_bytes())
-            .map_err(|_| io(std::io::Error::other("path contains a NUL byte")))?;
-        // SAFETY: root_c is NUL-terminated; open has no other preconditions.
-        let fd = unsafe {
-            libc::open(root_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        };
-        if fd < 0 {
-            return Err(io(std::io::Error::last_os_error()));
+        let mut source = ProcfsSource::open_reading_status(root)?;
+        match procfs::pidfd::available(root) {
+            Ok(()) => source.ids = IdSource::Pidfd,
+            // Debug, not info: a start-up that fails after this (a taken port) says one line.
+            Err(why) => crate::log::debug(
+                "reading process ids from status, not through pidfds",
+                &[("reason", &why.to_string())],
+            ),
         }
-        // SAFETY: fd is a descriptor we just opened and own.
-        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
-        let stat = std::fs::read_to_string(root.join("stat"))
-            .map_err(|e| Error::Io { path: root.join("stat"), error: e })?;
-        let boot_time = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse().ok())
+        Ok(source)
+    }
+
+    /// Opens the procfs mounted at `root` reading every process's ids from `status`, whatever
+    /// the kernel offers: the path older kernels take, kept reachable for tests and for
+    /// comparing the two.
+    pub fn open_reading_status(root: &Path) -> Result<ProcfsSource, Error> {
+        let io = |error| Error::Io { path: root.to_path_buf(), error };
+        let dir = Root::open(root).map_err(io)?;
+        let boot_time = procfs::sys::boot_time(root)
+            .map_err(|e| Error::Io { path: root.join("stat"), error: e })?
             .unwrap_or(0);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         Ok(ProcfsSource {
-            root: root.to_path_buf(),
-            root_c,
-            dir,
+            root: dir,
+            ids: IdSource::Status,
+            fallbacks: AtomicU64::new(0),
+            #[cfg(test)]
+            between: None,
             boot_time,
             // Linux has been 100 (USER_HZ) everywhere for decades; sysconf failing is not worth a
             // refusal to start.
             clock_ticks: crate::host::clock_ticks().unwrap_or(100),
             workers,
             pids: Vec::new(),
-            ttys: LinuxNamer::new(Path::new("/dev")),
+            ttys: procfs::tty::Namer::new(),
         })
     }
 
-    /// Lists the numeric entries of the procfs root into `self.pids`.
-    fn list_pids(&mut self) -> Result<(), Error> {
-        self.pids.clear();
-        // SAFETY: root_c is NUL-terminated.
-        let dir = unsafe { libc::opendir(self.root_c.as_ptr()) };
-        if dir.is_null() {
-            return Err(Error::Io {
-                path: self.root.clone(),
-                error: std::io::Error::last_os_error(),
-            });
-        }
-        loop {
-            // SAFETY: dir is a valid, open DIR*; readdir returns NULL at the end.
-            let entry = unsafe { libc::readdir(dir) };
-            if entry.is_null() {
-                break;
-            }
-            // SAFETY: d_name of a returned entry is a NUL-terminated name inside it.
-            let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
-            if let Some(pid) = parse_pid(name.to_bytes()) {
-                self.pids.push(pid);
-            }
-        }
-        // SAFETY: dir came from opendir and is closed once.
-        unsafe { libc::closedir(dir) };
-        Ok(())
+    /// Where this source reads the ids from.
+    pub fn ids(&self) -> IdSource {
+        self.ids
+    }
+
+    /// Processes whose ids the pidfd path read from `status` (the ioctl did not answer for
+    /// them) since the source opened.
+    pub fn status_fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 
     /// Reads the table once.
     pub fn read(&mut self) -> Result<Snapshot, Error> {
-        self.list_pids()?;
+        self.root
+            .list_pids(&mut self.pids)
+            .map_err(|error| Error::Io { path: self.root.path().to_path_buf(), error })?;
         let reader = Reader {
-            dir: self.dir.as_raw_fd(),
+            root: &self.root,
+            ids: self.ids,
+            fallbacks: &self.fallbacks,
             boot_time: self.boot_time,
             clock_ticks: self.clock_ticks,
+            #[cfg(test)]
+            between: self.between.as_deref(),
         };
         let pids = &self.pids[..];
         let workers = self.workers.min(pids.len().div_ceil(PIDS_PER_WORKER)).max(1);
@@ -141,7 +177,7 @@ impl ProcfsSource {
         });
         if out_of_descriptors.into_inner() {
             return Err(Error::Io {
-                path: self.root.clone(),
+                path: self.root.path().to_path_buf(),
                 error: std::io::Error::from_raw_os_error(libc::EMFILE),
             });
         }
@@ -152,8 +188,14 @@ impl ProcfsSource {
         let mut devs: Vec<u32> = processes.iter().filter_map(|p| p.tty).collect();
         devs.sort_unstable();
         devs.dedup();
-        let ttys = self.ttys.name_all(&devs);
+        let ttys = self
+            .ttys
+            .name_all(&devs, dev_terminals)
+            .into_iter()
+            .map(|(dev, name)| Tty { dev, name })
+            .collect();
         let euid = crate::host::euid();
+        let limits = procfs::sys::limits(self.root.path());
         Ok(Snapshot {
             os: Os::Linux,
             origin: Os::Linux,
@@ -165,16 +207,20 @@ impl ProcfsSource {
             caller_euid: euid,
             ttys,
             users: Default::default(),
-            limits: crate::host::procfs_limits(&self.root),
-            forks: crate::host::procfs_forks(&self.root),
-            threads_max: crate::host::procfs_threads_max(&self.root),
+            limits: Limits::from(&limits),
+            forks: procfs::sys::forks(self.root.path()),
+            threads_max: limits.threads_max,
         })
     }
 }
 
 impl Source for ProcfsSource {
+    /// `procfs/pidfd` or `procfs/status`: where the ids come from ([`IdSource`]).
     fn name(&self) -> &'static str {
-        "procfs"
+        match self.ids {
+            IdSource::Pidfd => "procfs/pidfd",
+            IdSource::Status => "procfs/status",
+        }
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
@@ -184,24 +230,17 @@ impl Source for ProcfsSource {
 
 /// The per-thread part of a read: everything it touches is either shared read-only or its own.
 #[derive(Clone, Copy)]
-struct Reader {
-    dir: i32,
+struct Reader<'a> {
+    root: &'a Root,
+    ids: IdSource,
+    fallbacks: &'a AtomicU64,
+    #[cfg(test)]
+    between: Option<&'a (dyn Fn(Pid) + Send + Sync)>,
     boot_time: u64,
     clock_ticks: u64,
 }
 
-/// How reading one file failed.
-enum ReadError {
-    Vanished,
-    Permission,
-    /// EMFILE or ENFILE: this process (or the system) is out of descriptors. Not a fact about
-    /// the pid: every read after it fails the same way, so the snapshot as a whole fails
-    /// rather than count what it could not read as a partial table.
-    NoDescriptors,
-    Other,
-}
-
-impl Reader {
+impl Reader<'_> {
     /// Reads blocks of [`BLOCK`] pids until none are left, appending each block's processes
     /// to `out`. Taking blocks rather than a fixed share keeps every thread busy to the end
     /// even when some core is also running something else.
@@ -239,10 +278,70 @@ impl Reader {
     }
 
     fn read_one(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
-        let n = self.read_file(pid, b"stat", buf, STAT_MAX)?;
+        if self.ids == IdSource::Pidfd {
+            match Pidfd::open(pid) {
+                Ok(pidfd) => return self.read_pinned(pid, &pidfd, buf),
+                Err(libc::EMFILE | libc::ENFILE) => return Err(ReadError::NoDescriptors),
+                // ESRCH (gone), or EINVAL/ENOENT (reaped meanwhile, or not a process): the
+                // status path reads it if it is there and says vanished if not.
+                Err(_) => {}
+            }
+        }
+        let mut process = self.read_stat(pid, buf)?;
+        self.between(pid);
+        // The Uid and Gid lines are near the top: the first buffer of status is enough.
+        let n = self.root.read_file(pid, b"status", buf, 0)?;
+        set_status_ids(&mut process, &buf[..n])?;
+        Ok(process)
+    }
+
+    /// The pidfd path: `pidfd` was opened before `stat` is read, so an answer from it after
+    /// the read proves the line was this process's and not one that took its number
+    /// (`docs/linux-pidfd.md`, section 3).
+    fn read_pinned(
+        &self,
+        pid: Pid,
+        pidfd: &Pidfd,
+        buf: &mut Vec<u8>,
+    ) -> Result<Process, ReadError> {
+        let mut process = self.read_stat(pid, buf)?;
+        self.between(pid);
+        match pidfd.creds() {
+            Ok(creds) => {
+                [process.ruid, process.euid, process.svuid] = [creds.ruid, creds.euid, creds.suid];
+                [process.rgid, process.egid] = [creds.rgid, creds.egid];
+                Ok(process)
+            }
+            // ESRCH is a reaped process, or on 6.13-6.15.2 a live one whose parent is outside
+            // our namespace (docs/linux-pidfd.md, section 2.5); anything else is this process
+            // only. Its status says which: read it, then ask the pidfd whether the process was
+            // reaped. Not reaped then means not reaped before the read either, so the number
+            // was still this process's and status is its own.
+            Err(_) => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                let n = self.root.read_file(pid, b"status", buf, 0)?;
+                set_status_ids(&mut process, &buf[..n])?;
+                if pidfd.reaped() {
+                    return Err(ReadError::Vanished);
+                }
+                Ok(process)
+            }
+        }
+    }
+
+    /// A test's hook between the `stat` read and the ids; nothing outside tests.
+    fn between(&self, _pid: Pid) {
+        #[cfg(test)]
+        if let Some(between) = self.between {
+            between(_pid);
+        }
+    }
+
+    /// `PID/stat` as a process without its ids (0) yet; threads from field 20.
+    fn read_stat(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
+        let n = self.root.read_file(pid, b"stat", buf, STAT_MAX)?;
         let stat = parse_stat(&buf[..n]).ok_or(ReadError::Other)?;
-        // The ids come from status, read into the same buffer once stat is done with.
-        let mut process = Process {
+        Ok(Process {
             pid,
             ppid: stat.ppid,
             pgid: stat.pgid,
@@ -258,70 +357,25 @@ impl Reader {
             flags: None,
             start: start_time(self.boot_time, stat.start_ticks, self.clock_ticks),
             uniqueid: None,
-            threads: None,
-        };
-        // The Uid and Gid lines are near the top: the first buffer of status is enough.
-        let n = self.read_file(pid, b"status", buf, 0)?;
-        let ids = parse_status_ids(&buf[..n]).ok_or(ReadError::Other)?;
-        [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
-        [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
-        process.threads = ids.threads;
-        Ok(process)
+            threads: stat.threads,
+        })
     }
+}
 
-    /// `openat(dir, "PID/NAME")`, `read`, `close`: the bytes read, at the front of `buf`.
-    ///
-    /// One `read` normally. A file that fills `buf` may be longer: with `up_to` above
-    /// `buf.len()` it is read on (growing `buf`) to its end, and one longer than `up_to` is an
-    /// error; with `up_to` 0 the first `buf.len()` bytes are all the caller wants.
-    fn read_file(
-        &self,
-        pid: Pid,
-        name: &[u8],
-        buf: &mut Vec<u8>,
-        up_to: usize,
-    ) -> Result<usize, ReadError> {
-        let mut path = [0u8; 40];
-        let mut len = write_decimal(&mut path, pid as u64);
-        path[len] = b'/';
-        len += 1;
-        path[len..len + name.len()].copy_from_slice(name);
-        // path[len + name.len()] is already the terminating NUL.
-        // SAFETY: path is NUL-terminated within its 40 bytes (at most 20 digits + 8 bytes);
-        // self.dir is an open directory descriptor for the life of the source.
-        let fd = unsafe {
-            libc::openat(self.dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC)
-        };
-        if fd < 0 {
-            return Err(classify(std::io::Error::last_os_error()));
-        }
-        let mut len = 0;
-        let result = loop {
-            let free = &mut buf[len..];
-            // SAFETY: free is a live, exclusively borrowed buffer of free.len() bytes; fd is
-            // open.
-            let n = unsafe { libc::read(fd, free.as_mut_ptr().cast(), free.len()) };
-            if n < 0 {
-                break Err(classify(std::io::Error::last_os_error()));
-            }
-            len += n as usize;
-            if n == 0 || len < buf.len() || up_to == 0 {
-                break Ok(len);
-            }
-            // Full: a procfs file continues where the last read stopped.
-            if len >= up_to {
-                break Err(ReadError::Other);
-            }
-            buf.resize((len * 2).min(up_to + 1), 0);
-        };
-        // SAFETY: fd is ours and closed exactly once.
-        unsafe { libc::close(fd) };
-        match result {
-            // An empty file: the task was torn down between open and read.
-            Ok(0) => Err(ReadError::Vanished),
-            other => other,
-        }
-    }
+/// The ids and thread count of `status` into `process`.
+fn set_status_ids(process: &mut Process, status: &[u8]) -> Result<(), ReadError> {
+    let ids = parse_status_ids(status).ok_or(ReadError::Other)?;
+    [process.ruid, process.euid, process.svuid] = [ids.uid[0], ids.uid[1], ids.uid[2]];
+    [process.rgid, process.egid] = [ids.gid[0], ids.gid[1]];
+    process.threads = ids.threads;
+    Ok(())
+}
+
+/// The terminal devices in `/dev`, for the names the kernel does not fix; none when `/dev`
+/// cannot be read (the numbers are then named `major:minor`).
+fn dev_terminals() -> Vec<(u32, String)> {
+    let ttys = terminals::scan(Path::new("/dev")).unwrap_or_default();
+    ttys.into_iter().map(|t| (t.dev, t.name)).collect()
 }
 
 /// A start time from the boot time and the clock ticks after boot. `None` (unknown, written
@@ -334,56 +388,10 @@ fn start_time(boot_time: u64, ticks: u64, clock_ticks: u64) -> Option<StartTime>
     Some(StartTime { sec, usec: usec as u64 })
 }
 
-fn classify(error: std::io::Error) -> ReadError {
-    match error.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ESRCH) => ReadError::Vanished,
-        Some(libc::EACCES) | Some(libc::EPERM) => ReadError::Permission,
-        Some(libc::EMFILE) | Some(libc::ENFILE) => ReadError::NoDescriptors,
-        _ => ReadError::Other,
-    }
-}
-
-/// Writes `value` in decimal at the start of `out`, returning the length.
-fn write_decimal(out: &mut [u8], mut value: u64) -> usize {
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    loop {
-        digits[n] = b'0' + (value % 10) as u8;
-        n += 1;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for i in 0..n {
-        out[i] = digits[n - 1 - i];
-    }
-    n
-}
-
-/// A `/proc` entry name as a pid: only the kernel's own spelling, canonical decimal in `Pid`
-/// range. `01` would be read as pid 1 (a second copy of it), `4294967297` as pid 1 too and
-/// `2147483648` as a negative pid; such entries are not processes.
-fn parse_pid(name: &[u8]) -> Option<Pid> {
-    if name.len() > 1 && name[0] == b'0' {
-        return None;
-    }
-    Pid::try_from(parse_u64(name)?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn running_out_of_descriptors_is_not_a_per_pid_failure() {
-        let of = |errno| classify(std::io::Error::from_raw_os_error(errno));
-        assert!(matches!(of(libc::EMFILE), ReadError::NoDescriptors));
-        assert!(matches!(of(libc::ENFILE), ReadError::NoDescriptors));
-        assert!(matches!(of(libc::ENOENT), ReadError::Vanished));
-        assert!(matches!(of(libc::EACCES), ReadError::Permission));
-        assert!(matches!(of(libc::EIO), ReadError::Other));
-    }
+    use std::path::PathBuf;
 
     /// A procfs tree in a temporary directory: `stat` with `btime`, and `PID/stat` and
     /// `PID/status` for each `(entry name, stat line)`.
@@ -429,10 +437,6 @@ mod tests {
         assert_eq!(pids, [1, i32::MAX]);
         assert_eq!(snapshot.processes[0].comm.to_string(), "1", "read from /proc/1 only");
         assert_eq!(snapshot.unreadable.total(), 0);
-        for bad in [&b"01"[..], b"00", b"", b"+1", b"-1", b"2147483648", b"99999999999999999999"] {
-            assert_eq!(parse_pid(bad), None, "{}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(parse_pid(b"0"), Some(0));
     }
 
     #[test]
@@ -461,13 +465,9 @@ mod tests {
         assert_eq!(snapshot.find(2).unwrap().start, Some(at_boot));
         assert_eq!(start_time(10, 250, 100), Some(StartTime { sec: 12, usec: 500_000 }));
     }
-
-    #[test]
-    fn decimal_round_trip() {
-        let mut out = [0u8; 20];
-        for v in [0u64, 7, 10, 99_999, 4_194_304, u64::MAX] {
-            let n = write_decimal(&mut out, v);
-            assert_eq!(parse_u64(&out[..n]), Some(v).filter(|_| n <= 19));
-        }
-    }
 }
+
+// Against this machine's real processes: the two ways of reading ids, and pid reuse.
+#[cfg(all(test, target_os = "linux"))]
+#[path = "procfs_pidfd_tests.rs"]
+mod pidfd_tests;

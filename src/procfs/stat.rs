@@ -1,6 +1,6 @@
 //! The text formats of Linux's `/proc/PID/stat` and `/proc/PID/status`, parsed on bytes in one
 //! pass: [`parse_stat`], [`parse_status_ids`]. Pure functions, so the table reader (every
-//! pid) and [`super::own_process`] (`/proc/self`) share them, and the fuzz targets can reach
+//! pid) and [`crate::host::own_process`] (`/proc/self`) share them, and the fuzz targets can reach
 //! them on any OS.
 
 /// A non-empty run of ASCII digits as a number.
@@ -45,6 +45,8 @@ pub struct Stat<'a> {
     pub utime: u64,
     /// System CPU time, clock ticks.
     pub stime: u64,
+    /// Threads (field 20, `num_threads`); `None` when it is not a number that fits.
+    pub threads: Option<u32>,
     /// Start time in clock ticks after boot.
     pub start_ticks: u64,
     /// Virtual memory size, bytes.
@@ -72,13 +74,28 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
     // tpgid flags minflt cminflt majflt cmajflt, then utime and stime.
     let utime = parse_u64(fields.nth(6)?)?;
     let stime = parse_u64(fields.next()?)?;
-    // cutime cstime priority nice num_threads itrealvalue, then starttime, vsize, rss.
-    let start_ticks = parse_u64(fields.nth(6)?)?;
+    // cutime cstime priority nice, then num_threads; itrealvalue, then starttime, vsize, rss.
+    let threads = fields.nth(4)?;
+    let threads = parse_u64(threads).and_then(|n| u32::try_from(n).ok());
+    let start_ticks = parse_u64(fields.nth(1)?)?;
     // A line cut short after starttime (as older tests and fuzz inputs are) still gives the
     // fields the table needs; the memory figures are then 0.
     let vsize = fields.next().and_then(parse_u64).unwrap_or(0);
     let rss_pages = fields.next().and_then(parse_i64).map_or(0, |p| p.max(0) as u64);
-    Some(Stat { comm, state, ppid, pgid, sid, tty_nr, utime, stime, start_ticks, vsize, rss_pages })
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        pgid,
+        sid,
+        tty_nr,
+        utime,
+        stime,
+        threads,
+        start_ticks,
+        vsize,
+        rss_pages,
+    })
 }
 
 /// Real, effective, saved and filesystem ids, and the thread count, from `/proc/PID/status`.
@@ -254,5 +271,15 @@ mod tests {
         let stat = parse_stat(line).unwrap();
         assert_eq!((stat.utime, stat.stime, stat.start_ticks), (250, 50, 1234));
         assert_eq!((stat.vsize, stat.rss_pages), (8_192_000, 300));
+    }
+
+    #[test]
+    fn stat_threads_field_20() {
+        // num_threads is the 20th field; the 18th and 19th (priority, nice) are beside it.
+        let line = b"7 (x) S 1 7 7 0 -1 4194304 10 0 0 0 250 50 0 0 20 -5 17 0 1234 8192000 300\n";
+        assert_eq!(parse_stat(line).unwrap().threads, Some(17));
+        let huge = b"7 (x) S 1 7 7 0 -1 4194304 10 0 0 0 250 50 0 0 20 -5 4294967296 0 1234 1 1\n";
+        let stat = parse_stat(huge).unwrap();
+        assert_eq!((stat.threads, stat.start_ticks), (None, 1234));
     }
 }
