@@ -132,3 +132,36 @@ fn bad_flags_exit_nonzero_with_one_line_naming_the_flag() {
     }
     drop(busy);
 }
+
+/// The kernel release from /proc, as (major, minor).
+fn kernel_release() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+#[test]
+fn the_source_info_names_the_path_the_ids_are_read_by() {
+    // Our own /proc on Linux 6.13 or later: PIDFD_GET_INFO answers (include/uapi/linux/pidfd.h),
+    // so the ids come through pidfds; on an older kernel, from status.
+    let exporter = Exporter::start(&[]);
+    let body = exporter.scrape();
+    let want = if kernel_release() >= (6, 13) { "procfs/pidfd" } else { "procfs/status" };
+    assert_eq!(sample(&body, "libproc_source_info", &format!("source=\"{want}\"")), Some(1.0));
+    assert_eq!(body.lines().filter(|l| l.starts_with("libproc_source_info{")).count(), 1);
+
+    // A /proc that is not our pid namespace's (here a copied tree): its pids are not ours to
+    // open, so status, and the metric says so.
+    let root = std::env::temp_dir().join(format!("libproc-source-info-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("1")).unwrap();
+    std::fs::write(root.join("stat"), "btime 1700000000\n").unwrap();
+    let stat = "1 (init) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
+    std::fs::write(root.join("1/stat"), stat).unwrap();
+    std::fs::write(root.join("1/status"), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t1\n")
+        .unwrap();
+    let fake = Exporter::start(&[&format!("--path.procfs={}", root.display())]);
+    let body = fake.scrape();
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(sample(&body, "libproc_source_info", "source=\"procfs/status\""), Some(1.0));
+}

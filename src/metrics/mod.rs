@@ -225,6 +225,7 @@ impl Exporter {
                 }],
             },
             build_info(),
+            source_info(self.source_name),
         ];
         if self.exporter_metrics {
             exporter_wide.extend(process::families());
@@ -252,6 +253,19 @@ fn snapshot_families(snapshot: &Snapshot) -> [Family; 2] {
         f64::from(u8::from(snapshot.privileged)),
     );
     [unreadable, privileged]
+}
+
+/// `libproc_source_info`: constant 1 naming where the table is read from, and on Linux how:
+/// `procfs/pidfd` (ids through `PIDFD_GET_INFO`) or `procfs/status` (the text file), decided
+/// once at start, so a fleet can see which hosts take the slower path.
+fn source_info(source: &str) -> Family {
+    let mut family = Family::gauge(
+        "libproc_source_info",
+        "A constant 1 labelled with the process-table source: libproc, procfs/pidfd, procfs/status or replay.",
+        &["source"],
+    );
+    family.push(vec![source.to_string()], 1.0);
+    family
 }
 
 /// `libproc_build_info`: constant 1 with the version, git revision, compiler and target.

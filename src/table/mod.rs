@@ -396,7 +396,7 @@ impl From<libproc::Error> for Error {
 /// Something that can take a snapshot of a process table. Sources keep their buffers between
 /// calls, hence `&mut self`.
 pub trait Source: Send {
-    /// `libproc`, `procfs` or `replay`.
+    /// `libproc`, `procfs/pidfd`, `procfs/status` or `replay` (`libproc_source_info`).
     fn name(&self) -> &'static str;
     /// Reads the whole table once.
     fn snapshot(&mut self) -> Result<Snapshot, Error>;
