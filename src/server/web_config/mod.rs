@@ -124,8 +124,9 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, WebConfigError> {
             }
             super::auth::check_hash(hash).map_err(|e| WebConfigError::new(key, e.to_string()))?;
         }
-        super::auth::check_costs(&users)
+        let costs = super::auth::cost_report(&users)
             .map_err(|e| WebConfigError::new("basic_auth_users", e.to_string()))?;
+        config.warnings.extend(costs.warning());
         config.users = Some(users);
     }
     if let Some(limit) = raw.rate_limit {
@@ -145,6 +146,18 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, WebConfigError> {
     }
     config.tls =
         tls_settings(raw.tls_server_config.unwrap_or_default(), base, &mut config.warnings)?;
+    let unverified = config
+        .tls
+        .as_ref()
+        .map(|tls| tls.client_auth)
+        .filter(|mode| matches!(mode, ClientAuth::Request | ClientAuth::RequireAny));
+    if let (Some(mode), None) = (unverified, &config.users) {
+        let name =
+            if mode == ClientAuth::Request { "RequestClientCert" } else { "RequireAnyClientCert" };
+        config.warnings.push(format!(
+            "UNAUTHENTICATED: tls_server_config.client_auth_type {name} takes any client certificate without verifying it, so a certificate authenticates nobody and every client is let in; set basic_auth_users too, or use RequireAndVerifyClientCert"
+        ));
+    }
     if config.users.is_some() && config.tls.is_none() {
         config.warnings.push(
             "basic_auth_users is set without tls_server_config: passwords cross the network in clear text"
@@ -194,7 +207,10 @@ fn rate_limit(raw: RawRateLimit) -> Result<Option<RateLimit>, WebConfigError> {
         Some(burst) if burst > 0 => Ok(Some(RateLimit { interval, burst })),
         _ => Err(WebConfigError::new(
             "rate_limit.burst",
-            "missing or 0: with an interval set, burst is how many requests may come at once",
+            format!(
+                "missing or 0 with interval {}: the toolkit would answer every request 429; set burst to at least 1, or interval to 0 to turn the limiter off",
+                raw.interval.as_deref().unwrap_or_default()
+            ),
         )),
     }
 }
@@ -250,14 +266,117 @@ mod tests {
         assert!(e.reason.contains("TLS11 is not supported"), "{e}");
     }
 
+    /// Issue 24: Go's unverified modes start, with one loud warning unless basic auth is
+    /// also set; the toolkit's older `RequireClientCert` is `RequireAnyClientCert`.
     #[test]
-    fn unverified_client_cert_modes_are_refused() {
-        for mode in ["RequestClientCert", "RequireAnyClientCert", "RequireClientCert"] {
-            let e = parse_err(&format!(
+    fn unverified_client_cert_modes_start_with_a_warning() {
+        for (mode, want) in [
+            ("RequestClientCert", ClientAuth::Request),
+            ("RequireAnyClientCert", ClientAuth::RequireAny),
+            ("RequireClientCert", ClientAuth::RequireAny),
+        ] {
+            let tls = format!(
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: {mode}\n"
-            ));
-            assert_eq!(e.key, "tls_server_config.client_auth_type", "{mode}");
+            );
+            let c = parse(&tls, Path::new("/")).unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!(c.tls.as_ref().map(|t| t.client_auth), Some(want));
+            let loud: Vec<_> =
+                c.warnings.iter().filter(|w| w.contains("UNAUTHENTICATED")).collect();
+            assert_eq!(loud.len(), 1, "{mode}: {:?}", c.warnings);
+            assert!(loud[0].contains("basic_auth_users"), "{}", loud[0]);
+            let with_users = format!("{tls}basic_auth_users:\n  alice: {HASH}\n");
+            let c = parse(&with_users, Path::new("/")).unwrap();
+            assert!(!c.warnings.iter().any(|w| w.contains("UNAUTHENTICATED")), "{:?}", c.warnings);
         }
+        let e =
+            parse_err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: x\n");
+        assert!(e.reason.contains("invalid ClientAuth"), "{e}");
+    }
+
+    /// Issue 24: a verifying mode without client_ca_file verifies against the system's
+    /// roots, as Go does: no CA in the settings.
+    #[test]
+    fn verifying_without_a_client_ca_uses_the_system_roots() {
+        for mode in ["VerifyClientCertIfGiven", "RequireAndVerifyClientCert"] {
+            let c = parse(
+                &format!("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: {mode}\n"),
+                Path::new("/"),
+            )
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!(c.tls.unwrap().client_ca, None);
+        }
+        let e =
+            parse_err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: ca\n");
+        assert_eq!(e.key, "tls_server_config.client_ca_file");
+    }
+
+    /// Issue 24: Go's CBC suites and CurveP521 are skipped with a warning each; a list left
+    /// empty is refused, or, for suites with TLS 1.3 on, leaves TLS 1.3 only.
+    #[test]
+    fn unimplemented_suites_and_curves_are_skipped_by_name() {
+        let tls = "tls_server_config:\n  cert_file: a\n  key_file: b\n";
+        let c = parse(
+            &format!("{tls}  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA]\n  curve_preferences: [CurveP521, X25519]\n"),
+            Path::new("/"),
+        )
+        .unwrap();
+        let t = c.tls.unwrap();
+        assert_eq!(t.cipher_suites, [CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]);
+        assert_eq!(t.curves, [Curve::X25519]);
+        for name in [
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+            "CurveP521",
+        ] {
+            assert_eq!(
+                c.warnings.iter().filter(|w| w.contains(name)).count(),
+                1,
+                "{name}: {:?}",
+                c.warnings
+            );
+        }
+        let e = parse_err(&format!("{tls}  curve_preferences: [CurveP521]\n"));
+        assert!(
+            e.key == "tls_server_config.curve_preferences"
+                && e.reason.contains("no key exchange is left"),
+            "{e}"
+        );
+        let cbc = "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA]\n";
+        let e = parse_err(&format!("{tls}{cbc}  max_version: TLS12\n"));
+        assert!(
+            e.key == "tls_server_config.cipher_suites"
+                && e.reason.contains("no cipher suite is left"),
+            "{e}"
+        );
+        let c = parse(&format!("{tls}{cbc}"), Path::new("/")).unwrap();
+        assert_eq!(c.tls.unwrap().min_version, TlsVersion::Tls13);
+        assert!(c.warnings.iter().any(|w| w.contains("TLS 1.2 is off")), "{:?}", c.warnings);
+        let e = parse_err(&format!(
+            "{tls}  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA2048]\n"
+        ));
+        assert!(e.reason.contains("unknown cipher"), "{e}");
+        let e = parse_err(&format!("{tls}  curve_preferences: [CurveP257]\n"));
+        assert!(e.reason.contains("unknown curve"), "{e}");
+    }
+
+    /// Issue 24: interval 0 (a YAML integer, as the toolkit's file has it) with burst 0 is
+    /// no limiter; a non-zero interval with burst 0 is refused with a line saying why.
+    #[test]
+    fn rate_limit_zero_is_off_and_burst_zero_is_refused() {
+        for interval in ["0", "0s", "\"0\""] {
+            let c = parse(
+                &format!("rate_limit:\n  interval: {interval}\n  burst: 0\n"),
+                Path::new("/"),
+            )
+            .unwrap_or_else(|e| panic!("{interval}: {e}"));
+            assert_eq!(c.rate_limit, None, "{interval}");
+        }
+        let e = parse_err("rate_limit:\n  interval: \"1s\"\n  burst: 0\n");
+        assert_eq!(e.key, "rate_limit.burst");
+        assert!(
+            e.reason.contains("every request 429") && e.reason.contains("interval to 0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub struct TlsSettings {
     pub key: Pem,
     /// `client_auth_type`.
     pub client_auth: ClientAuth,
-    /// `client_ca` or `client_ca_file`; present exactly when `client_auth` verifies.
+    /// `client_ca` or `client_ca_file`. `None` with a verifying `client_auth`: client
+    /// certificates are verified against the system's trust store, as Go does.
     pub client_ca: Option<Pem>,
     /// `client_allowed_sans`: a verified client certificate must carry one of these as a DNS
     /// name, IP address, e-mail address or URI subject alternative name (as the toolkit
@@ -63,15 +64,27 @@ pub struct TlsSettings {
     pub prefer_server_cipher_suites: bool,
 }
 
-/// `client_auth_type`, restricted to the modes that verify what they accept.
+/// `client_auth_type`: Go's five modes, by the toolkit's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `NoClientCert` (or absent): no certificate asked for.
     None,
+    /// `RequestClientCert`: a certificate is asked for, optional, and not verified.
+    Request,
+    /// `RequireAnyClientCert` (or the toolkit's older `RequireClientCert`): a certificate is
+    /// required but not verified; the client only proves it holds the certificate's key.
+    RequireAny,
     /// `VerifyClientCertIfGiven`: a certificate is optional, and verified when given.
     VerifyIfGiven,
-    /// `RequireAndVerifyClientCert`: a certificate from `client_ca_file` is required.
+    /// `RequireAndVerifyClientCert`: a verified certificate is required.
     RequireAndVerify,
+}
+
+impl ClientAuth {
+    /// Whether a given certificate is verified against CAs.
+    pub fn verifies(self) -> bool {
+        matches!(self, ClientAuth::VerifyIfGiven | ClientAuth::RequireAndVerify)
+    }
 }
 
 /// A protocol version rustls speaks.
@@ -83,7 +96,8 @@ pub enum TlsVersion {
     Tls13,
 }
 
-/// A key-exchange group the `ring` provider implements.
+/// A key-exchange group the `ring` provider implements. (Go's `CurveP521` is not one: it is
+/// skipped with a warning, see [`curves`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Curve {
     /// `X25519`.
@@ -122,6 +136,17 @@ pub const TLS12_CIPHER_SUITES: &[(&str, CipherSuite)] = &[
 const TLS13_CIPHER_SUITES: &[&str] =
     &["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"];
 
+/// The rest of Go's `tls.CipherSuites()`, the names the toolkit accepts: CBC-mode suites,
+/// which rustls does not implement (CBC with HMAC is the construction behind Lucky13 and
+/// its kin). They are skipped with a warning each, as a client offering only them would
+/// find no common suite with Go either once a GCM suite is listed first.
+const TLS12_CBC_SUITES: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+];
+
 fn version(
     key: &str,
     text: Option<&str>,
@@ -148,11 +173,13 @@ fn tls_key(k: &str) -> String {
     format!("tls_server_config.{k}")
 }
 
-/// `cipher_suites`: TLS 1.2 suites rustls implements, in order; TLS 1.3 names are noted in
-/// `ignored` (they are not configurable), anything else is refused by name.
+/// `cipher_suites`: the TLS 1.2 suites rustls implements, in order. TLS 1.3 names are noted
+/// in `ignored` (not configurable, as in Go), Go's CBC suites in `skipped`; a name Go does not
+/// know is refused by name, as the toolkit refuses it.
 fn cipher_suites(
     names: &[String],
     ignored: &mut Vec<String>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<CipherSuite>, WebConfigError> {
     let mut suites = Vec::new();
     for name in names {
@@ -160,48 +187,57 @@ fn cipher_suites(
             suites.push(*suite);
         } else if TLS13_CIPHER_SUITES.contains(&name.as_str()) {
             ignored.push(name.clone());
+        } else if TLS12_CBC_SUITES.contains(&name.as_str()) {
+            skipped.push(name.clone());
         } else {
             let names: Vec<&str> = TLS12_CIPHER_SUITES.iter().map(|(n, _)| *n).collect();
             return Err(WebConfigError::new(
                 tls_key("cipher_suites"),
-                format!(
-                    "{name} is not a TLS 1.2 cipher suite rustls implements; choose from {}",
-                    names.join(", ")
-                ),
+                format!("unknown cipher {name}; the TLS 1.2 suites here are {}", names.join(", ")),
             ));
         }
     }
     Ok(suites)
 }
 
-/// One `curve_preferences` entry, by the toolkit's (Go's) name.
-fn curve(name: &str) -> Result<Curve, WebConfigError> {
-    let why = match name {
-        "X25519" => return Ok(Curve::X25519),
-        "CurveP256" => return Ok(Curve::P256),
-        "CurveP384" => return Ok(Curve::P384),
-        "CurveP521" => "CurveP521 is not offered by the TLS library (rustls with ring); use X25519, CurveP256 or CurveP384".to_string(),
-        other => format!("unknown curve {other:?}, expected X25519, CurveP256 or CurveP384"),
-    };
-    Err(WebConfigError::new(tls_key("curve_preferences"), why))
+/// `curve_preferences`, by the toolkit's (Go's) names, in order. `CurveP521` is noted in
+/// `skipped`: neither of rustls's providers offers it for key exchange.
+fn curves(names: &[String], skipped: &mut Vec<String>) -> Result<Vec<Curve>, WebConfigError> {
+    let mut curves = Vec::new();
+    for name in names {
+        match name.as_str() {
+            "X25519" => curves.push(Curve::X25519),
+            "CurveP256" => curves.push(Curve::P256),
+            "CurveP384" => curves.push(Curve::P384),
+            "CurveP521" => skipped.push(name.clone()),
+            other => {
+                return Err(WebConfigError::new(
+                    tls_key("curve_preferences"),
+                    format!(
+                        "unknown curve {other:?}, expected X25519, CurveP256, CurveP384 or CurveP521"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(curves)
 }
 
-/// `client_auth_type`, refusing the modes that accept a certificate without verifying it.
+/// `client_auth_type`, by Go's names (and the toolkit's older `RequireClientCert`).
 fn client_auth(text: &str) -> Result<ClientAuth, WebConfigError> {
-    let why = match text {
-        "" | "NoClientCert" => return Ok(ClientAuth::None),
-        "VerifyClientCertIfGiven" => return Ok(ClientAuth::VerifyIfGiven),
-        "RequireAndVerifyClientCert" => return Ok(ClientAuth::RequireAndVerify),
-        unverified @ ("RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert") => {
+    match text {
+        "" | "NoClientCert" => Ok(ClientAuth::None),
+        "RequestClientCert" => Ok(ClientAuth::Request),
+        "RequireAnyClientCert" | "RequireClientCert" => Ok(ClientAuth::RequireAny),
+        "VerifyClientCertIfGiven" => Ok(ClientAuth::VerifyIfGiven),
+        "RequireAndVerifyClientCert" => Ok(ClientAuth::RequireAndVerify),
+        other => Err(WebConfigError::new(
+            tls_key("client_auth_type"),
             format!(
-                "{unverified} accepts client certificates without verifying them, which authenticates nobody; use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) with client_ca_file"
-            )
-        }
-        other => format!(
-            "unknown value {other:?}, expected NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-        ),
-    };
-    Err(WebConfigError::new(tls_key("client_auth_type"), why))
+                "invalid ClientAuth {other:?}, expected NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+            ),
+        )),
+    }
 }
 
 /// A PEM given inline (`inline`) or as a file (`file`), at most one of them, as the toolkit
@@ -231,14 +267,18 @@ pub(super) fn tls_settings(
 ) -> Result<Option<TlsSettings>, WebConfigError> {
     // Values first, so a bad name is reported even when TLS ends up off (the toolkit
     // parses them while reading the YAML).
-    let min_version =
+    let mut min_version =
         version(&tls_key("min_version"), raw.min_version.as_deref(), TlsVersion::Tls12)?;
     let max_version =
         version(&tls_key("max_version"), raw.max_version.as_deref(), TlsVersion::Tls13)?;
-    let mut ignored = Vec::new();
-    let cipher_suites = cipher_suites(raw.cipher_suites.as_deref().unwrap_or(&[]), &mut ignored)?;
-    let curves =
-        raw.curve_preferences.iter().flatten().map(|n| curve(n)).collect::<Result<_, _>>()?;
+    let (mut ignored, mut skipped_suites, mut skipped_curves) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let cipher_suites = cipher_suites(
+        raw.cipher_suites.as_deref().unwrap_or(&[]),
+        &mut ignored,
+        &mut skipped_suites,
+    )?;
+    let curves = curves(raw.curve_preferences.as_deref().unwrap_or(&[]), &mut skipped_curves)?;
     let client_auth = client_auth(raw.client_auth_type.as_deref().unwrap_or(""))?;
     let cert = pem("cert", &raw.cert, &raw.cert_file, base)?;
     let key = pem("key", &raw.key, &raw.key_file, base)?;
@@ -260,22 +300,13 @@ pub(super) fn tls_settings(
     };
     let cert = cert.ok_or_else(|| missing("cert_file"))?;
     let key = key.ok_or_else(|| missing("key_file"))?;
-    let client_ca = match (client_auth, client_ca) {
-        (ClientAuth::None, Some(_)) => {
-            return Err(WebConfigError::new(
-                tls_key("client_ca_file"),
-                "set without a client_auth_type that verifies client certificates",
-            ));
-        }
-        (ClientAuth::None, None) => None,
-        (_, Some(ca)) => Some(ca),
-        (_, None) => {
-            return Err(WebConfigError::new(
-                tls_key("client_ca_file"),
-                "missing: client certificates are verified against the CAs in client_ca_file (or client_ca)",
-            ));
-        }
-    };
+    if client_auth == ClientAuth::None && client_ca.is_some() {
+        // The toolkit's words: "client CA's have been configured without a Client Auth Policy".
+        return Err(WebConfigError::new(
+            tls_key("client_ca_file"),
+            "client CAs are configured without a client_auth_type (Client Auth Policy) that asks for a certificate",
+        ));
+    }
     let client_allowed_sans = raw.client_allowed_sans.unwrap_or_default();
     // As the toolkit documents: a client without a certificate has no SAN to match, so the
     // list needs a required certificate.
@@ -289,6 +320,43 @@ pub(super) fn tls_settings(
         return Err(WebConfigError::new(
             tls_key("min_version"),
             "is above max_version: no protocol version is left",
+        ));
+    }
+    for name in &skipped_suites {
+        warnings.push(format!(
+            "tls_server_config.cipher_suites: {name} skipped: rustls implements no CBC-mode suite"
+        ));
+    }
+    if cipher_suites.is_empty() && !skipped_suites.is_empty() && min_version == TlsVersion::Tls12 {
+        // Every TLS 1.2 suite listed was skipped: TLS 1.2 would fall back to suites nobody
+        // chose. A TLS 1.2 client of Go's server would have had only those CBC suites.
+        if max_version == TlsVersion::Tls12 {
+            return Err(WebConfigError::new(
+                tls_key("cipher_suites"),
+                format!(
+                    "none of the listed suites is implemented by rustls ({} are CBC-mode) and TLS 1.3 is off: no cipher suite is left",
+                    skipped_suites.join(", ")
+                ),
+            ));
+        }
+        warnings.push(format!(
+            "tls_server_config.cipher_suites: no listed TLS 1.2 suite is implemented ({}), so TLS 1.2 is off and only TLS 1.3 is served",
+            skipped_suites.join(", ")
+        ));
+        min_version = TlsVersion::Tls13;
+    }
+    for name in &skipped_curves {
+        warnings.push(format!(
+            "tls_server_config.curve_preferences: {name} skipped: rustls's crypto providers implement no P-521 key exchange"
+        ));
+    }
+    if curves.is_empty() && !skipped_curves.is_empty() {
+        return Err(WebConfigError::new(
+            tls_key("curve_preferences"),
+            format!(
+                "only {} listed, which rustls does not implement: no key exchange is left; add X25519, CurveP256 or CurveP384",
+                skipped_curves.join(", ")
+            ),
         ));
     }
     if client_auth == ClientAuth::VerifyIfGiven {
