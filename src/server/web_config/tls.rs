@@ -97,7 +97,7 @@ pub enum TlsVersion {
 }
 
 /// A key-exchange group the `ring` provider implements. (Go's `CurveP521` is not one: it is
-/// skipped with a warning, see [`curves`].)
+/// skipped with a warning naming it, and refused when it is the only curve listed.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Curve {
     /// `X25519`.
