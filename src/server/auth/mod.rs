@@ -291,6 +291,12 @@ mod tests {
             ("dave", DAVE),
         ]));
         assert_eq!(hash::cost_of(&a.decoy), 4);
+        // A wrong password is checked against the user's own hash, never a dearer one; an
+        // unknown user against the decoy.
+        let key = |creds: &str| a.key(&parse_basic(&basic(creds)).unwrap());
+        assert_eq!((&*key("carol:wrong").0.hash, key("carol:wrong").1), (CAROL, true));
+        assert_eq!(&*key("alice:wrong").0.hash, super::fixtures::ALICE);
+        assert_eq!((key("mallory:x").0.hash, key("mallory:x").1), (a.decoy.clone(), false));
         let a = Authenticator::unstarted(&users(&[]));
         assert_eq!(&*a.decoy, FALLBACK_DECOY);
     }
