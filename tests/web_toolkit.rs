@@ -291,6 +291,14 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            name: "ours: 429 under the rate limiter (burst 1, one a minute)",
+            file: Some("ours_rate_limiter_burst_one.good.yml"),
+            more_requests: 10,
+            toolkit: Outcome::Status(429),
+            ours: Outcome::Status(429),
+            ..CASE
+        },
+        Case {
             name: "ours: a client with no curve in common (CurveP256 only against P-384 only)",
             file: Some("ours_curveP256.good.yml"),
             tls: Some(Tls { curves: P384_ONLY, ..Tls::DEFAULT }),
