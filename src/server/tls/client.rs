@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::sans::has_allowed_san;
@@ -111,12 +111,10 @@ impl Verifier {
         if !self.cas.iter().any(|ca| ca.as_ref() == end_entity.as_ref()) {
             return Err(refused);
         }
-        match within_validity(end_entity, now) {
-            Some(true) => Ok(ClientCertVerified::assertion()),
-            Some(false) => {
-                Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired))
-            }
-            None => Err(refused),
+        match own_ca(end_entity, now) {
+            Ok(()) => Ok(ClientCertVerified::assertion()),
+            Err(Some(why)) => Err(rustls::Error::InvalidCertificate(why)),
+            Err(None) => Err(refused),
         }
     }
 }
@@ -171,17 +169,32 @@ impl ClientCertVerifier for Verifier {
     }
 }
 
-/// Whether `now` lies within the certificate's notBefore..=notAfter; `None` if the DER does
-/// not parse.
-fn within_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Option<bool> {
+/// What Go checks of a certificate it finds in its root pool: `now` within notBefore and
+/// notAfter, and an extended key usage, if the certificate has one, that allows client
+/// authentication. `Err(None)` if the DER does not parse.
+fn own_ca(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), Option<CertificateError>> {
     use x509_cert::der::Decode as _;
-    let cert = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
-    let validity = cert.tbs_certificate().validity();
+    use x509_cert::der::oid::db::rfc5280::{ANY_EXTENDED_KEY_USAGE, ID_KP_CLIENT_AUTH};
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    let cert = x509_cert::Certificate::from_der(cert.as_ref()).map_err(|_| None)?;
+    let tbs = cert.tbs_certificate();
     let now = now.as_secs();
-    Some(
-        validity.not_before.to_unix_duration().as_secs() <= now
-            && now <= validity.not_after.to_unix_duration().as_secs(),
-    )
+    if now < tbs.validity().not_before.to_unix_duration().as_secs() {
+        return Err(Some(CertificateError::NotValidYet));
+    }
+    if now > tbs.validity().not_after.to_unix_duration().as_secs() {
+        return Err(Some(CertificateError::Expired));
+    }
+    match tbs.get_extension::<ExtendedKeyUsage>() {
+        Ok(None) => Ok(()),
+        Ok(Some((_critical, ExtendedKeyUsage(usages))))
+            if usages.iter().any(|u| *u == ID_KP_CLIENT_AUTH || *u == ANY_EXTENDED_KEY_USAGE) =>
+        {
+            Ok(())
+        }
+        Ok(Some(_)) => Err(Some(CertificateError::InvalidPurpose)),
+        Err(_) => Err(None),
+    }
 }
 
 #[cfg(test)]
@@ -193,15 +206,25 @@ mod tests {
     use super::super::tests::fixture;
 
     #[test]
-    fn validity_dates_bound_the_self_signed_ca() {
-        // certs/ca.crt is valid from its making for 100 years.
-        let ca = CertificateDer::from_pem_file(fixture("ca.crt")).unwrap();
+    fn the_own_ca_exception_checks_dates_and_usage() {
+        // certs/ca.crt is valid from its making for 100 years and has no extended key usage;
+        // the parity fixture client_selfsigned.pem allows client authentication; the server
+        // certificate allows server authentication only.
+        let read = |path: std::path::PathBuf| CertificateDer::from_pem_file(path).unwrap();
+        let ca = read(fixture("ca.crt"));
+        let parity = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/web/toolkit/client_selfsigned.pem");
         let at = |secs| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
         let year = 365 * 24 * 3600;
         let now = UnixTime::now().as_secs();
-        assert_eq!(within_validity(&ca, at(now)), Some(true));
-        assert_eq!(within_validity(&ca, at(now + 200 * year)), Some(false));
-        assert_eq!(within_validity(&ca, at(0)), Some(false));
-        assert_eq!(within_validity(&CertificateDer::from(vec![0x30, 0x00]), UnixTime::now()), None);
+        assert_eq!(own_ca(&ca, at(now)), Ok(()));
+        assert_eq!(own_ca(&read(parity), at(now)), Ok(()));
+        assert_eq!(own_ca(&ca, at(now + 200 * year)), Err(Some(CertificateError::Expired)));
+        assert_eq!(own_ca(&ca, at(0)), Err(Some(CertificateError::NotValidYet)));
+        assert_eq!(
+            own_ca(&read(fixture("server.crt")), at(now)),
+            Err(Some(CertificateError::InvalidPurpose))
+        );
+        assert_eq!(own_ca(&CertificateDer::from(vec![0x30, 0x00]), UnixTime::now()), Err(None));
     }
 }
