@@ -261,6 +261,11 @@ fn web_tls_client_certificates_without_client_ca_file_use_the_system_roots() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("client_ca_file") && stderr.contains("system trust store"), "{stderr}");
+    // A store that cannot be read says why.
+    let out = command(&required, &dir.join("no-such.pem")).arg("--check-config").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such.pem"), "{stderr}");
 
     let optional = config("VerifyClientCertIfGiven");
     let exporter = Exporter::start_command(command(&optional, &empty));

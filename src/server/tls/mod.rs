@@ -122,6 +122,8 @@ fn client_verifier(
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, WebConfigError> {
     let optional = settings.client_auth == ClientAuth::VerifyIfGiven;
+    // Why the system's store gave nothing, if it said.
+    let mut store_error = None;
     let (roots, cas) = match &settings.client_ca {
         Some(ca) => {
             let ca_key = format!("tls_server_config.{}", pem_key("client_ca", ca));
@@ -137,7 +139,11 @@ fn client_verifier(
             }
             (roots, cas)
         }
-        None => (system_roots(), Vec::new()),
+        None => {
+            let (roots, why) = system_roots();
+            store_error = why;
+            (roots, Vec::new())
+        }
     };
     if roots.is_empty() {
         if optional {
@@ -149,9 +155,12 @@ fn client_verifier(
                 algorithms: provider.signature_verification_algorithms,
             }));
         }
+        let why = store_error.map(|e| format!(" ({e})")).unwrap_or_default();
         return Err(WebConfigError::new(
             "tls_server_config.client_ca_file",
-            "not set, and the system trust store (SSL_CERT_FILE, SSL_CERT_DIR or the OS's) has no certificate to verify client certificates against, so no client could connect; set client_ca_file",
+            format!(
+                "not set, and the system trust store (SSL_CERT_FILE, SSL_CERT_DIR or the OS's) has no certificate to verify client certificates against{why}, so no client could connect; set client_ca_file"
+            ),
         ));
     }
     let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
@@ -175,11 +184,12 @@ fn client_verifier(
 /// # Platform-specific behavior
 /// On macOS Go asks the platform verifier (Security.framework) about the whole chain; here
 /// the keychain's trusted roots are read once per build and the chain is verified by webpki.
-fn system_roots() -> RootCertStore {
+/// The first error met reading the store comes along, for the message when it gave nothing.
+fn system_roots() -> (RootCertStore, Option<String>) {
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(found.certs);
-    roots
+    (roots, found.errors.first().map(ToString::to_string))
 }
 
 /// The web config key a PEM was given under: `cert_file` or `cert`, and so on.
