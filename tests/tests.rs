@@ -25,6 +25,7 @@ mod web_limits;
 mod web_load;
 mod web_support;
 mod web_tls;
+mod web_toolkit;
 mod workflows;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
