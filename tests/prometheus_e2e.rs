@@ -111,6 +111,7 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
 
     for rel in [
         "deploy/prometheus/libproc_exporter.rules.yml",
+        "deploy/prometheus/libproc_fleet.rules.yml",
         "deploy/prometheus/libproc_exporter.alerts.yml",
     ] {
         for (name, is_alert, expr) in rules(rel) {

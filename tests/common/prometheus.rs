@@ -59,12 +59,14 @@ impl Prometheus {
         .unwrap();
 
         let rules = repo_root().join("deploy/prometheus/libproc_exporter.rules.yml");
+        let fleet = repo_root().join("deploy/prometheus/libproc_fleet.rules.yml");
         let alerts = repo_root().join("deploy/prometheus/libproc_exporter.alerts.yml");
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {}\n  - {}\n\
+             rule_files:\n  - {}\n  - {}\n  - {}\n\
              scrape_configs:\n  - job_name: {JOB}\n    file_sd_configs:\n      - files:\n          - {}\n{scrape_extra}",
             rules.display(),
+            fleet.display(),
             alerts.display(),
             dir.join("targets/*.json").display()
         );

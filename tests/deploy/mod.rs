@@ -23,6 +23,8 @@ mod systemd;
 const RULES: &str = "deploy/prometheus/libproc_exporter.rules.yml";
 const ALERTS: &str = "deploy/prometheus/libproc_exporter.alerts.yml";
 const RULE_TESTS: &str = "deploy/prometheus/tests/libproc_exporter.test.yml";
+const FLEET_RULES: &str = "deploy/prometheus/libproc_fleet.rules.yml";
+const FLEET_RULE_TESTS: &str = "deploy/prometheus/tests/libproc_fleet.test.yml";
 const SCRAPE_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RUNBOOK: &str = "deploy/prometheus/README.md";
 const DASHBOARD: &str = "dashboards/libproc_exporter.json";
@@ -134,6 +136,7 @@ fn rules_of(rel: &str) -> Vec<(String, bool, Value)> {
 
 fn all_rules() -> Vec<(String, bool, Value)> {
     let mut rules = rules_of(RULES);
+    rules.extend(rules_of(FLEET_RULES));
     rules.extend(rules_of(ALERTS));
     rules
 }
