@@ -20,7 +20,13 @@ use crate::common::{Exporter, fixture, repo_root};
 use crate::deploy::dashboard_exprs;
 
 /// One round of checks; returns what is not (yet) right.
-fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> Vec<String> {
+fn check_round(
+    prom: &Prometheus,
+    dashboards: (&Value, &Value),
+    mac: &str,
+    live: &str,
+) -> Vec<String> {
+    let (dashboard, fleet) = dashboards;
     let mut failures = Vec::new();
     let expect = |failures: &mut Vec<String>, what: String, expr: &str, need_data: bool| match prom
         .query(expr)
@@ -96,6 +102,8 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
         );
     }
 
+    failures.extend(fleet_dashboard_failures(prom, fleet));
+
     // Variable queries return the label they list.
     for var in dashboard["templating"]["list"].as_array().unwrap() {
         if var["type"] != "query" {
@@ -144,6 +152,38 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
     failures
 }
 
+/// Every query of the fleet dashboard (`dashboards/libproc_fleet.json`), `$job` set to the
+/// shipped job: what fails or returns no data. Its panels are built on the fleet recording
+/// rules, so each must have data wherever the rules run. tests/fleet.rs runs this against
+/// the central store of an agent-and-receiver pair.
+pub(crate) fn fleet_dashboard_failures(prom: &Prometheus, fleet: &Value) -> Vec<String> {
+    let vars = [("job", JOB.to_string())];
+    let mut failures = Vec::new();
+    for (what, expr) in dashboard_exprs(fleet) {
+        let expr = substitute(&expr, &vars);
+        match prom.query(&expr) {
+            Err(e) => failures.push(format!("fleet {what}: error {e}\n    {expr}")),
+            Ok(result) if result.is_empty() => {
+                failures.push(format!("fleet {what}: no data\n    {expr}"))
+            }
+            Ok(_) => {}
+        }
+    }
+    let job_var = fleet["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "job")
+        .expect("the fleet dashboard has a job variable");
+    let query = job_var["query"]["query"].as_str().unwrap();
+    let (expr, label) = crate::deploy::label_values(query).unwrap();
+    let jobs = prom.query(&expr).unwrap_or_default();
+    if !jobs.iter().any(|s| s["metric"][label.as_str()] == JOB) {
+        failures.push(format!("fleet variable job: {JOB} not among {jobs:?} from {query}"));
+    }
+    failures
+}
+
 #[test]
 #[ignore = "needs prometheus and ruby (scripts/setup.sh installs them)"]
 fn dashboard_and_rules_return_data_from_a_real_prometheus() {
@@ -172,6 +212,10 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
         &std::fs::read_to_string(repo_root().join("dashboards/libproc_exporter.json")).unwrap(),
     )
     .unwrap();
+    let fleet: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("dashboards/libproc_fleet.json")).unwrap(),
+    )
+    .unwrap();
 
     // Scrapes, rule evaluations and rate() windows fill within seconds; retry until they
     // have, and report what was still wrong if they never do.
@@ -180,7 +224,7 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
     loop {
         rounds += 1;
         let failures =
-            check_round(&prom, &dashboard, &mac.addr.to_string(), &live.addr.to_string());
+            check_round(&prom, (&dashboard, &fleet), &mac.addr.to_string(), &live.addr.to_string());
         if failures.is_empty() {
             break;
         }

@@ -28,6 +28,7 @@ const FLEET_RULE_TESTS: &str = "deploy/prometheus/tests/libproc_fleet.test.yml";
 const SCRAPE_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RUNBOOK: &str = "deploy/prometheus/README.md";
 const DASHBOARD: &str = "dashboards/libproc_exporter.json";
+const FLEET_DASHBOARD: &str = "dashboards/libproc_fleet.json";
 const PLIST: &str = "deploy/launchd/io.github.libproc-exporter.plist";
 const INSTALL: &str = "deploy/launchd/install.sh";
 const UNINSTALL: &str = "deploy/launchd/uninstall.sh";
