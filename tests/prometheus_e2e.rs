@@ -51,12 +51,7 @@ fn check_round(
         [("job", JOB.to_string()), ("instance", grafana_regex(live)), ("user", ".*".to_string())];
 
     // A concrete user, as picked from the `user` variable's list.
-    let user_var = dashboard["templating"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "user")
-        .expect("user variable");
+    let user_var = &crate::deploy::variables(dashboard)["user"];
     let user_query = user_var["query"]["query"].as_str().unwrap();
     let (user_expr, user_label) = crate::deploy::label_values(user_query).unwrap();
     let users: Vec<String> = prom
@@ -169,12 +164,7 @@ pub(crate) fn fleet_dashboard_failures(prom: &Prometheus, fleet: &Value) -> Vec<
             Ok(_) => {}
         }
     }
-    let job_var = fleet["templating"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "job")
-        .expect("the fleet dashboard has a job variable");
+    let job_var = &crate::deploy::variables(fleet)["job"];
     let query = job_var["query"]["query"].as_str().unwrap();
     let (expr, label) = crate::deploy::label_values(query).unwrap();
     let jobs = prom.query(&expr).unwrap_or_default();

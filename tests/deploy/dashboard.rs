@@ -8,12 +8,7 @@ fn dashboard_is_an_importable_grafana_dashboard() {
     assert!(dash["schemaVersion"].as_u64().unwrap() >= 36, "current dashboard schema");
     assert!(dash["id"].is_null(), "an exported dashboard carries no database id");
     assert!(dash["uid"].as_str().is_some_and(|u| !u.is_empty() && u.len() <= 40));
-    let vars: BTreeMap<String, Value> = dash["templating"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["name"].as_str().unwrap().to_string(), v.clone()))
-        .collect();
+    let vars = variables(&dash);
     assert_eq!(vars["datasource"]["type"], "datasource");
     assert_eq!(vars["datasource"]["query"], "prometheus");
     for name in ["instance", "user"] {
@@ -96,12 +91,7 @@ fn fleet_dashboard_is_importable_and_links_into_the_host_dashboard() {
     assert!(dash["id"].is_null(), "an exported dashboard carries no database id");
     let uid = dash["uid"].as_str().expect("uid");
     assert!(!uid.is_empty() && uid.len() <= 40 && uid != host["uid"]);
-    let vars: BTreeMap<String, Value> = dash["templating"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["name"].as_str().unwrap().to_string(), v.clone()))
-        .collect();
+    let vars = variables(&dash);
     assert_eq!(vars["datasource"]["type"], "datasource");
     assert_eq!(vars["job"]["type"], "query");
     assert!(!vars.contains_key("instance"), "the fleet view shows every host of the jobs");

@@ -173,6 +173,16 @@ pub(crate) fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// A dashboard's template variables by name.
+pub(crate) fn variables(dashboard: &Value) -> BTreeMap<String, Value> {
+    dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .map(|v| (v["name"].as_str().expect("variable name").to_string(), v.clone()))
+        .collect()
+}
+
 /// `label_values(expr, label)` as (expr, label).
 pub(crate) fn label_values(query: &str) -> Option<(String, String)> {
     let inner = query.trim().strip_prefix("label_values(")?.strip_suffix(')')?;
