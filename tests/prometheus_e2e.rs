@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::prometheus::{JOB, Prometheus, grafana_regex, rules, substitute, urlencode};
-use crate::common::{Exporter, fixture, repo_root};
+use crate::common::prometheus::{
+    JOB, Prometheus, dashboard, grafana_regex, rules, substitute, until_right, urlencode,
+};
+use crate::common::{Exporter, fixture};
 use crate::deploy::dashboard_exprs;
 
 /// One round of checks; returns what is not (yet) right.
@@ -198,36 +200,16 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
     ]);
     let prom = Prometheus::start(&[(mac.addr, "replay-mac"), (live.addr, "live")]);
 
-    let dashboard: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("dashboards/libproc_exporter.json")).unwrap(),
-    )
-    .unwrap();
-    let fleet: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("dashboards/libproc_fleet.json")).unwrap(),
-    )
-    .unwrap();
+    let fleet = dashboard("dashboards/libproc_fleet.json");
+    let dashboard = dashboard("dashboards/libproc_exporter.json");
 
     // Scrapes, rule evaluations and rate() windows fill within seconds; retry until they
     // have, and report what was still wrong if they never do.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut rounds = 0;
-    loop {
-        rounds += 1;
-        let failures =
-            check_round(&prom, (&dashboard, &fleet), &mac.addr.to_string(), &live.addr.to_string());
-        if failures.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "after {rounds} rounds, {} checks still fail:\n{}\n--- prometheus log:\n{}",
-                failures.len(),
-                failures.join("\n"),
-                prom.log()
-            );
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    until_right(
+        Duration::from_secs(60),
+        || check_round(&prom, (&dashboard, &fleet), &mac.addr.to_string(), &live.addr.to_string()),
+        || format!("--- prometheus log:\n{}", prom.log()),
+    );
 }
 
 #[test]

@@ -172,6 +172,41 @@ impl Drop for Prometheus {
     }
 }
 
+/// A shipped dashboard (`rel` from the repository root) as JSON.
+pub fn dashboard(rel: &str) -> Value {
+    let text =
+        std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Runs `check` once a second until it finds nothing wrong, and returns how many rounds that
+/// took; scrapes, remote writes, rule evaluations and rate() windows fill within seconds.
+/// After `limit`, panics with what was still wrong and `logs()`.
+pub fn until_right(
+    limit: Duration,
+    mut check: impl FnMut() -> Vec<String>,
+    logs: impl Fn() -> String,
+) -> u32 {
+    let deadline = Instant::now() + limit;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let failures = check();
+        if failures.is_empty() {
+            return rounds;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "after {rounds} rounds, {} checks still fail:\n{}\n{}",
+                failures.len(),
+                failures.join("\n"),
+                logs()
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 /// Percent-encodes everything but the unreserved characters (RFC 3986).
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
