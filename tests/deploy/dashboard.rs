@@ -38,6 +38,13 @@ fn dashboard_is_an_importable_grafana_dashboard() {
     {
         assert!(rows.iter().any(|r| r.contains(wanted)), "no row about {wanted:?} in {rows:?}");
     }
+    // The firing alerts as annotations (their query in `target`, where Grafana's model has it).
+    assert!(
+        dashboard_exprs(&dash)
+            .iter()
+            .any(|(what, expr)| what.starts_with("annotation") && expr.contains("ALERTS{")),
+        "no annotation showing the alerts"
+    );
     let all: String = dashboard_exprs(&dash).into_iter().map(|(_, e)| e + "\n").collect();
     for limit in
         ["libproc_processes_limit", "libproc_processes_per_user_limit", "libproc_pty_limit"]
@@ -244,4 +251,80 @@ fn metric_name_extraction_skips_functions_labels_and_keywords() {
         r#"{{ $value | printf "%.0f" }} of {{ with printf "libproc_pty_limit{instance=%q}" $labels.instance | query }}"#,
     );
     assert_eq!(quoted, BTreeSet::from(["libproc_pty_limit".to_string()]));
+}
+
+/// Grafana's published dashboard model (`@grafana/schema`) and the TypeScript compiler,
+/// installed here by scripts/setup.sh (`npm ci`); model.ts says how a file is checked.
+const SCHEMA_DIR: &str = "dashboards/schema";
+
+/// Runs `tsc --strict` over each dashboard JSON written as an object literal of the model's
+/// type, all in one program; the compiler's output when it rejects them.
+fn check_against_grafanas_model(dashboards: &[(&str, String)]) -> Result<(), String> {
+    let node = require_tool("node", "apt-get install nodejs npm");
+    let schema = path(SCHEMA_DIR);
+    let tsc = schema.join("node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.is_file() && schema.join("node_modules/@grafana/schema/package.json").is_file(),
+        "{SCHEMA_DIR}'s packages are not installed: npm ci --prefix {SCHEMA_DIR} (or run scripts/setup.sh)"
+    );
+    // Inside dashboards/schema, so `@grafana/schema` and ../model resolve; removed on drop.
+    struct Out(PathBuf);
+    impl Drop for Out {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = Out(schema.join(format!("out-{}-{n}", std::process::id())));
+    std::fs::create_dir_all(&out.0).unwrap();
+    let mut files = Vec::new();
+    for (name, json) in dashboards {
+        let file = out.0.join(format!("{name}.ts"));
+        let source = format!(
+            "import type {{ DashboardFile }} from '../model';\n\
+             export const dashboard: DashboardFile = {json};\n"
+        );
+        std::fs::write(&file, source).unwrap();
+        files.push(file);
+    }
+    let result = Command::new(node)
+        .arg(tsc)
+        .args(["--noEmit", "--strict", "--module", "esnext", "--moduleResolution", "bundler"])
+        .args(["--target", "es2022"])
+        .args(&files)
+        .output()
+        .expect("run tsc");
+    if result.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&result.stdout).into_owned())
+    }
+}
+
+#[test]
+#[ignore = "needs node and dashboards/schema's npm packages (scripts/setup.sh installs them)"]
+fn both_dashboards_match_grafanas_published_dashboard_model() {
+    let shipped = [("host", read(DASHBOARD)), ("fleet", read(FLEET_DASHBOARD))];
+    if let Err(errors) = check_against_grafanas_model(&shipped) {
+        panic!("{DASHBOARD} or {FLEET_DASHBOARD} is not a dashboard of Grafana's model:\n{errors}");
+    }
+
+    // And the check sees what Grafana would not load as written: a misspelled panel field, an
+    // enum value Grafana does not have, a number given as a string.
+    let fleet: Value = serde_json::from_str(&read(FLEET_DASHBOARD)).unwrap();
+    let broken: [(&str, fn(&mut Value)); 3] = [
+        ("misspelled_field", |d| d["panels"][1]["titel"] = "Hosts".into()),
+        ("unknown_enum", |d| {
+            d["panels"][1]["fieldConfig"]["defaults"]["thresholds"]["mode"] = "absolut".into()
+        }),
+        ("string_for_number", |d| d["panels"][1]["gridPos"]["h"] = "5".into()),
+    ];
+    for (name, breaks) in broken {
+        let mut dash = fleet.clone();
+        breaks(&mut dash);
+        let errors = check_against_grafanas_model(&[(name, dash.to_string())])
+            .expect_err(&format!("the {name} dashboard passed the model check"));
+        assert!(errors.contains("error TS"), "{name}: {errors}");
+    }
 }

@@ -166,7 +166,9 @@ pub(crate) fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
         }
     }
     for ann in dashboard["annotations"]["list"].as_array().expect("annotations") {
-        if let Some(expr) = ann["expr"].as_str() {
+        // Grafana's model keeps a data source's annotation query in `target`; older exports
+        // had `expr` beside it.
+        if let Some(expr) = ann["target"]["expr"].as_str().or(ann["expr"].as_str()) {
             out.push((format!("annotation {}", ann["name"]), expr.to_string()));
         }
     }
