@@ -313,7 +313,8 @@ fn both_dashboards_match_grafanas_published_dashboard_model() {
     // And the check sees what Grafana would not load as written: a misspelled panel field, an
     // enum value Grafana does not have, a number given as a string.
     let fleet: Value = serde_json::from_str(&read(FLEET_DASHBOARD)).unwrap();
-    let broken: [(&str, fn(&mut Value)); 3] = [
+    type Breaks = fn(&mut Value);
+    let broken: [(&str, Breaks); 3] = [
         ("misspelled_field", |d| d["panels"][1]["titel"] = "Hosts".into()),
         ("unknown_enum", |d| {
             d["panels"][1]["fieldConfig"]["defaults"]["thresholds"]["mode"] = "absolut".into()
