@@ -8,6 +8,7 @@ mod crash_signal;
 mod darwin_sim;
 mod deploy;
 mod docs;
+mod fleet;
 mod forks;
 mod golden;
 mod label_stability;
