@@ -102,7 +102,12 @@ pub fn random_table_on(rng: &mut Rng, size: usize, devs: &[u32]) -> SimTable {
 /// (0 or 501) decides whether full or short info is read.
 fn source(kernel: SimKernel) -> DarwinSource<SimKernel> {
     let euid = kernel.caller_euid();
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
+    let limits = Limits {
+        maxproc: Some(4176),
+        maxprocperuid: Some(2784),
+        ptmx_max: Some(511),
+        ..Limits::default()
+    };
     DarwinSource::new(kernel, TtyDevices::Fixed(ttys()), Some(limits), BTreeMap::new(), euid)
 }
 

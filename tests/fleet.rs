@@ -183,7 +183,10 @@ fn worst_case_table() -> Value {
     json!({
         "format": "libproc-exporter/snapshot-v1", "os": "macos", "privileged": false,
         "caller_euid": 501,
-        "limits": {"maxproc": 100_000, "maxprocperuid": 50_000, "ptmx_max": 999},
+        "limits": {
+            "maxproc": 100_000, "maxprocperuid": 50_000, "ptmx_max": 999,
+            "open_files": 20_000, "open_files_max": 122_880, "open_files_per_process_max": 61_440
+        },
         "ttys": ttys, "users": users, "processes": procs
     })
 }

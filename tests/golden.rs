@@ -186,7 +186,7 @@ fn caps_keep_the_largest_and_count_what_they_drop() {
     }
     let total = (pid - 100 + 2) as f64;
     let kernel = SimKernel::new(t, 0);
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: None, ptmx_max: None };
+    let limits = Limits { maxproc: Some(4176), ..Limits::default() };
     let source =
         DarwinSource::new(kernel, TtyDevices::Fixed(vec![]), Some(limits), BTreeMap::new(), 0);
     let capped = collectors_with(&[

@@ -36,6 +36,8 @@ mod container;
 #[cfg(target_os = "linux")]
 mod descriptors;
 #[cfg(target_os = "linux")]
+mod file_table;
+#[cfg(target_os = "linux")]
 mod linux_threads;
 #[cfg(target_os = "linux")]
 mod linux_tree;

@@ -303,6 +303,7 @@ registry! {
     tree,
     limits,
     threads,
+    files,
 }
 
 /// The collectors on by default, with their default settings.

@@ -340,6 +340,25 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of `processes` read by an unprivileged caller, with no limits, terminals or
+    /// users, for unit tests of collectors.
+    #[cfg(test)]
+    pub(crate) fn sample(os: Os, processes: Vec<Process>) -> Snapshot {
+        Snapshot {
+            os,
+            origin: os,
+            processes,
+            unreadable: Unreadable::default(),
+            privileged: false,
+            caller_euid: 501,
+            ttys: Vec::new(),
+            users: BTreeMap::new(),
+            limits: Limits::default(),
+            forks: None,
+            threads_max: None,
+        }
+    }
+
     /// The process with this pid.
     pub fn find(&self, pid: Pid) -> Option<&Process> {
         self.processes.binary_search_by_key(&pid, |p| p.pid).ok().map(|i| &self.processes[i])
