@@ -248,8 +248,9 @@ fn the_worst_case_at_the_default_caps_fits_the_shipped_scrape_limits() {
 /// Host `i` of the test fleet: the recorded Mac itself (i = 0), or the recorded Mac with a CI
 /// runner: its own user (even hosts share the `_gitlab` account, uid 300, for the runner),
 /// `i % 5` extra terminals with a shell and a child each, a job of `16 i` compilers (so no two hosts have tables of one size), unreaped
-/// zombies on every fourth host, a table at 90% of `kern.maxproc` on host 19 and a user at
-/// 90% of `kern.maxprocperuid` on host 18.
+/// zombies on every fourth host, a table at 90% of `kern.maxproc` on host 19, a user at
+/// 90% of `kern.maxprocperuid` on host 18, 64 more open files a host, and a file table at 85%
+/// of `kern.maxfiles` on host 17.
 fn fleet_host(base: &Value, i: u64) -> Value {
     let mut table = base.clone();
     if i == 0 {
@@ -298,6 +299,9 @@ fn fleet_host(base: &Value, i: u64) -> Value {
     if i == 18 {
         table["limits"]["maxprocperuid"] = json!(expected.busiest_limited_user() * 10 / 9);
     }
+    let open_files =
+        if i == 17 { expected.maxfiles * 17 / 20 } else { expected.open_files + 64 * i };
+    table["limits"]["open_files"] = json!(open_files);
     table
 }
 
@@ -313,6 +317,9 @@ struct Expected {
     maxprocperuid: u64,
     /// Processes named gitlab-runner (declared with --collector.comm.names, so always shown).
     runners: u64,
+    /// Open files and `kern.maxfiles`.
+    open_files: u64,
+    maxfiles: u64,
 }
 
 impl Expected {
@@ -340,6 +347,8 @@ impl Expected {
             maxproc: table["limits"]["maxproc"].as_u64().unwrap(),
             maxprocperuid: table["limits"]["maxprocperuid"].as_u64().unwrap(),
             runners: procs.iter().filter(|p| p["comm"] == "gitlab-runner").count() as u64,
+            open_files: table["limits"]["open_files"].as_u64().unwrap(),
+            maxfiles: table["limits"]["open_files_max"].as_u64().unwrap(),
         }
     }
 
@@ -355,6 +364,10 @@ impl Expected {
 
     fn user_ratio(&self) -> f64 {
         self.busiest_limited_user() as f64 / self.maxprocperuid as f64
+    }
+
+    fn files_ratio(&self) -> f64 {
+        self.open_files as f64 / self.maxfiles as f64
     }
 }
 
@@ -456,6 +469,7 @@ fn check_store(prom: &Prometheus, hosts: &[(String, Expected)], fleet: &Value) -
         i,
         per_host(&|e| (e.maxprocperuid - e.busiest_limited_user()) as f64),
     );
+    expect_vector(&mut failures, prom, "libproc_open_files", i, per_host(&|e| e.open_files as f64));
     let mut ruid = BTreeMap::new();
     let mut tty = BTreeMap::new();
     for (instance, e) in hosts {
@@ -553,6 +567,20 @@ fn check_store(prom: &Prometheus, hosts: &[(String, Expected)], fleet: &Value) -
         "job:libproc_hosts_near_per_user_limit:count",
         s,
         per_site(&count(|e| e.user_ratio() > 0.8)),
+    );
+    expect_vector(
+        &mut failures,
+        prom,
+        "job:libproc_open_files_limit:ratio_max",
+        s,
+        per_site(&|m| m.iter().map(|e| e.files_ratio()).fold(0.0, f64::max)),
+    );
+    expect_vector(
+        &mut failures,
+        prom,
+        "job:libproc_hosts_near_open_files_limit:count",
+        s,
+        per_site(&count(|e| e.files_ratio() > 0.8)),
     );
     let mut users: BTreeMap<Vec<String>, f64> = BTreeMap::new();
     for (n, (_, e)) in hosts.iter().enumerate() {

@@ -50,20 +50,6 @@ pub fn parse_file_nr(text: &str) -> Option<(u64, u64)> {
     fields.next().is_none().then_some((open, max))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_file_nr;
-
-    #[test]
-    fn file_nr_is_open_then_max() {
-        assert_eq!(parse_file_nr("2176\t0\t9223372036854775807\n"), Some((2176, i64::MAX as u64)));
-        assert_eq!(parse_file_nr("2176\t0\n"), None);
-        assert_eq!(parse_file_nr("2176\t0\tmany\n"), None);
-        assert_eq!(parse_file_nr("1 0 2 3\n"), None);
-        assert_eq!(parse_file_nr(""), None);
-    }
-}
-
 /// Processes (and threads: every clone) created since boot, from the `processes` line of
 /// `stat` in the procfs mounted at `procfs`; `None` when it cannot be read. The kernel's
 /// counter only goes up, so no state is kept here.
@@ -78,4 +64,18 @@ pub fn forks(procfs: &Path) -> Option<u64> {
 pub fn boot_time(procfs: &Path) -> std::io::Result<Option<u64>> {
     let stat = std::fs::read_to_string(procfs.join("stat"))?;
     Ok(stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_file_nr;
+
+    #[test]
+    fn file_nr_is_open_then_max() {
+        assert_eq!(parse_file_nr("2176\t0\t9223372036854775807\n"), Some((2176, i64::MAX as u64)));
+        assert_eq!(parse_file_nr("2176\t0\n"), None);
+        assert_eq!(parse_file_nr("2176\t0\tmany\n"), None);
+        assert_eq!(parse_file_nr("1 0 2 3\n"), None);
+        assert_eq!(parse_file_nr(""), None);
+    }
 }
