@@ -192,6 +192,9 @@ fn comparable(snapshot: &Snapshot) -> Vec<Process> {
         .map(|p| {
             let mut p = p.clone();
             p.start = None;
+            // What dates a leftover: the start time where full info is readable, else its
+            // uniqueid (read only then), so which one a reading has depends on privilege.
+            p.uniqueid = None;
             // SLEADER and CTTY are computed for full info only (reference §3.4).
             p.flags = p.flags.map(|f| f & !(libproc::PROC_FLAG_SLEADER | libproc::PROC_FLAG_CTTY));
             p

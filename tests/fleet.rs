@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -154,7 +154,8 @@ fn tty_dev(k: u64) -> u64 {
 
 /// A table that fills every cap at the defaults: 600 users (caps 500 in `uid` and `ruid`),
 /// 600 terminals (cap 500), 12 parents with 50 children and 2 zombies each (top 10 in
-/// `ppid`, twice), 30 command names (top 20 in `comm`).
+/// `ppid`, twice), 30 command names (top 20 in `comm`), and 25 users with a leftover in each
+/// of the 4 age buckets (20 users in `leftovers`).
 fn worst_case_table() -> Value {
     let mut uniqueid = 0;
     let mut next = || {
@@ -180,9 +181,20 @@ fn worst_case_table() -> Value {
     for z in 0..24u64 {
         procs.push(zombie(process(5_000 + z, parents[(z % 12) as usize], 0, "defunct", next())));
     }
+    // Leftovers: adopted by launchd, group (and, replayed, session) 9_999, which is gone.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    for j in 0..25u64 {
+        for (k, age) in [60, 1_000, 10_000, 1_000_000].into_iter().enumerate() {
+            let mut p = process(6_000 + 4 * j + k as u64, 1, 10_000 + j, "leftover", next());
+            p["pgid"] = json!(9_999);
+            p["start_sec"] = json!(now - age);
+            procs.push(p);
+        }
+    }
     json!({
-        "format": "libproc-exporter/snapshot-v1", "os": "macos", "privileged": false,
-        "caller_euid": 501,
+        // Read as root: the leftovers' start times are readable, so they fill every age bucket.
+        "format": "libproc-exporter/snapshot-v1", "os": "macos", "privileged": true,
+        "caller_euid": 0,
         "limits": {
             "maxproc": 100_000, "maxprocperuid": 50_000, "ptmx_max": 999,
             "open_files": 20_000, "open_files_max": 122_880, "open_files_per_process_max": 61_440
@@ -205,6 +217,7 @@ fn the_worst_case_at_the_default_caps_fits_the_shipped_scrape_limits() {
         ("libproc_ppid_processes", 10),
         ("libproc_ppid_zombies", 10),
         ("libproc_comm_processes", 20),
+        ("libproc_leftover_processes", 80),
     ] {
         assert_eq!(family_samples(&body, family), cap, "{family} at its default cap");
     }

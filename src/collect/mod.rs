@@ -304,6 +304,7 @@ registry! {
     limits,
     threads,
     files,
+    leftovers,
 }
 
 /// The collectors on by default, with their default settings.

@@ -245,6 +245,10 @@ pub struct Process {
     /// Threads (Linux `Threads:` in `status`); `None` where the source does not read them
     /// (macOS: only task info has them, one more call per process and same-user only).
     pub threads: Option<u32>,
+    /// Session id, where it was read: every process's on Linux (`stat` field 6); on macOS
+    /// only where the leftover test needs it (one `getsid` each, §10.1), see
+    /// [`darwin`]'s module doc.
+    pub sid: Option<Pid>,
 }
 
 impl Process {
@@ -272,6 +276,7 @@ impl Process {
             start: None,
             uniqueid: None,
             threads: None,
+            sid: None,
         }
     }
 
