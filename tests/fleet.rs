@@ -262,8 +262,8 @@ fn the_worst_case_at_the_default_caps_fits_the_shipped_scrape_limits() {
 /// runner: its own user (even hosts share the `_gitlab` account, uid 300, for the runner),
 /// `i % 5` extra terminals with a shell and a child each, a job of `16 i` compilers (so no two hosts have tables of one size), unreaped
 /// zombies on every fourth host, a table at 90% of `kern.maxproc` on host 19, a user at
-/// 90% of `kern.maxprocperuid` on host 18, 64 more open files a host, and a file table at 85%
-/// of `kern.maxfiles` on host 17.
+/// 90% of `kern.maxprocperuid` on host 18, 64 more open files a host, a file table at 85%
+/// of `kern.maxfiles` on host 17, and `i % 3` leftovers besides the recorded Mac's one.
 fn fleet_host(base: &Value, i: u64) -> Value {
     let mut table = base.clone();
     if i == 0 {
@@ -299,6 +299,12 @@ fn fleet_host(base: &Value, i: u64) -> Value {
     for c in 0..16 * i {
         added.push(process(32_000 + c, 30_000, ci, "swift-frontend", next()));
     }
+    // Each job leaves i % 3 simulators behind: adopted by launchd, their group (39_999) gone.
+    for k in 0..i % 3 {
+        let mut left = process(34_000 + k, 1, ci, "simctl", next());
+        left["pgid"] = json!(39_999);
+        added.push(left);
+    }
     if i % 4 == 1 {
         for z in 0..i / 4 + 1 {
             added.push(zombie(process(33_000 + z, 30_000, ci, "swift-frontend", next())));
@@ -330,6 +336,9 @@ struct Expected {
     maxprocperuid: u64,
     /// Processes named gitlab-runner (declared with --collector.comm.names, so always shown).
     runners: u64,
+    /// Leftover processes: adopted by launchd (session 1) with their group gone; every such
+    /// process of these tables is in a session of its own.
+    leftovers: u64,
     /// Open files and `kern.maxfiles`.
     open_files: u64,
     maxfiles: u64,
@@ -360,6 +369,11 @@ impl Expected {
             maxproc: table["limits"]["maxproc"].as_u64().unwrap(),
             maxprocperuid: table["limits"]["maxprocperuid"].as_u64().unwrap(),
             runners: procs.iter().filter(|p| p["comm"] == "gitlab-runner").count() as u64,
+            leftovers: procs
+                .iter()
+                .filter(|p| p["ppid"] == 1 && p["zombie"] == false)
+                .filter(|p| !procs.iter().any(|q| q["pid"] == p["pgid"] && q["zombie"] == false))
+                .count() as u64,
             open_files: table["limits"]["open_files"].as_u64().unwrap(),
             maxfiles: table["limits"]["open_files_max"].as_u64().unwrap(),
         }
@@ -483,6 +497,13 @@ fn check_store(prom: &Prometheus, hosts: &[(String, Expected)], fleet: &Value) -
         per_host(&|e| (e.maxprocperuid - e.busiest_limited_user()) as f64),
     );
     expect_vector(&mut failures, prom, "libproc_open_files", i, per_host(&|e| e.open_files as f64));
+    expect_vector(
+        &mut failures,
+        prom,
+        "instance:libproc_leftover_processes:sum",
+        i,
+        per_host(&|e| e.leftovers as f64),
+    );
     let mut ruid = BTreeMap::new();
     let mut tty = BTreeMap::new();
     for (instance, e) in hosts {
@@ -580,6 +601,13 @@ fn check_store(prom: &Prometheus, hosts: &[(String, Expected)], fleet: &Value) -
         "job:libproc_hosts_near_per_user_limit:count",
         s,
         per_site(&count(|e| e.user_ratio() > 0.8)),
+    );
+    expect_vector(
+        &mut failures,
+        prom,
+        "job:libproc_leftover_processes:sum",
+        s,
+        per_site(&sum(|e| e.leftovers)),
     );
     expect_vector(
         &mut failures,
