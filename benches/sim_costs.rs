@@ -98,6 +98,13 @@ impl Kernel for Uncounted {
         PAUSED.store(false, Ordering::Relaxed);
         result
     }
+
+    fn getsid(&self, pid: i32) -> Result<i32, Errno> {
+        PAUSED.store(true, Ordering::Relaxed);
+        let result = self.0.getsid(pid);
+        PAUSED.store(false, Ordering::Relaxed);
+        result
+    }
 }
 
 /// A non-root caller: the privilege probe fails and short info + tty listings are used.

@@ -239,6 +239,17 @@ pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), Comm
             let info = crate::libproc::pid_uniqid_info(kernel, p.pid, true);
             p.uniqueid = info.ok().map(|info| info.p_uniqueid);
         }
+    } else {
+        // The leftover reads date some processes by uniqueid; a file has all or none.
+        snapshot.processes.iter_mut().for_each(|p| p.uniqueid = None);
+    }
+    // A scrape asks getsid only where the leftover test needs it; a recording keeps every
+    // live process's session (zombies have none to give, §10.1), one more call each.
+    if let Some(kernel) = source.kernel() {
+        // getsid(0) would answer the caller's own session, not kernel_task's (§10.1).
+        for p in snapshot.processes.iter_mut().filter(|p| p.sid.is_none() && p.pid != 0) {
+            p.sid = kernel.getsid(p.pid).ok();
+        }
     }
     let text = crate::table::snapshot_file::to_json(&snapshot, &UserNames::new());
     match output {

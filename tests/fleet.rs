@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -154,7 +154,8 @@ fn tty_dev(k: u64) -> u64 {
 
 /// A table that fills every cap at the defaults: 600 users (caps 500 in `uid` and `ruid`),
 /// 600 terminals (cap 500), 12 parents with 50 children and 2 zombies each (top 10 in
-/// `ppid`, twice), 30 command names (top 20 in `comm`).
+/// `ppid`, twice), 30 command names (top 20 in `comm`), and 25 users with a leftover in each
+/// of the 4 age buckets (20 users in `leftovers`).
 fn worst_case_table() -> Value {
     let mut uniqueid = 0;
     let mut next = || {
@@ -180,10 +181,24 @@ fn worst_case_table() -> Value {
     for z in 0..24u64 {
         procs.push(zombie(process(5_000 + z, parents[(z % 12) as usize], 0, "defunct", next())));
     }
+    // Leftovers: adopted by launchd, group (and, replayed, session) 9_999, which is gone.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    for j in 0..25u64 {
+        for (k, age) in [60, 1_000, 10_000, 1_000_000].into_iter().enumerate() {
+            let mut p = process(6_000 + 4 * j + k as u64, 1, 10_000 + j, "leftover", next());
+            p["pgid"] = json!(9_999);
+            p["start_sec"] = json!(now - age);
+            procs.push(p);
+        }
+    }
     json!({
-        "format": "libproc-exporter/snapshot-v1", "os": "macos", "privileged": false,
-        "caller_euid": 501,
-        "limits": {"maxproc": 100_000, "maxprocperuid": 50_000, "ptmx_max": 999},
+        // Read as root: the leftovers' start times are readable, so they fill every age bucket.
+        "format": "libproc-exporter/snapshot-v1", "os": "macos", "privileged": true,
+        "caller_euid": 0,
+        "limits": {
+            "maxproc": 100_000, "maxprocperuid": 50_000, "ptmx_max": 999,
+            "open_files": 20_000, "open_files_max": 122_880, "open_files_per_process_max": 61_440
+        },
         "ttys": ttys, "users": users, "processes": procs
     })
 }
@@ -202,6 +217,7 @@ fn the_worst_case_at_the_default_caps_fits_the_shipped_scrape_limits() {
         ("libproc_ppid_processes", 10),
         ("libproc_ppid_zombies", 10),
         ("libproc_comm_processes", 20),
+        ("libproc_leftover_processes", 80),
     ] {
         assert_eq!(family_samples(&body, family), cap, "{family} at its default cap");
     }
@@ -245,8 +261,9 @@ fn the_worst_case_at_the_default_caps_fits_the_shipped_scrape_limits() {
 /// Host `i` of the test fleet: the recorded Mac itself (i = 0), or the recorded Mac with a CI
 /// runner: its own user (even hosts share the `_gitlab` account, uid 300, for the runner),
 /// `i % 5` extra terminals with a shell and a child each, a job of `16 i` compilers (so no two hosts have tables of one size), unreaped
-/// zombies on every fourth host, a table at 90% of `kern.maxproc` on host 19 and a user at
-/// 90% of `kern.maxprocperuid` on host 18.
+/// zombies on every fourth host, a table at 90% of `kern.maxproc` on host 19, a user at
+/// 90% of `kern.maxprocperuid` on host 18, 64 more open files a host, a file table at 85%
+/// of `kern.maxfiles` on host 17, and `i % 3` leftovers besides the recorded Mac's one.
 fn fleet_host(base: &Value, i: u64) -> Value {
     let mut table = base.clone();
     if i == 0 {
@@ -282,6 +299,12 @@ fn fleet_host(base: &Value, i: u64) -> Value {
     for c in 0..16 * i {
         added.push(process(32_000 + c, 30_000, ci, "swift-frontend", next()));
     }
+    // Each job leaves i % 3 simulators behind: adopted by launchd, their group (39_999) gone.
+    for k in 0..i % 3 {
+        let mut left = process(34_000 + k, 1, ci, "simctl", next());
+        left["pgid"] = json!(39_999);
+        added.push(left);
+    }
     if i % 4 == 1 {
         for z in 0..i / 4 + 1 {
             added.push(zombie(process(33_000 + z, 30_000, ci, "swift-frontend", next())));
@@ -295,6 +318,9 @@ fn fleet_host(base: &Value, i: u64) -> Value {
     if i == 18 {
         table["limits"]["maxprocperuid"] = json!(expected.busiest_limited_user() * 10 / 9);
     }
+    let open_files =
+        if i == 17 { expected.maxfiles * 17 / 20 } else { expected.open_files + 64 * i };
+    table["limits"]["open_files"] = json!(open_files);
     table
 }
 
@@ -310,6 +336,12 @@ struct Expected {
     maxprocperuid: u64,
     /// Processes named gitlab-runner (declared with --collector.comm.names, so always shown).
     runners: u64,
+    /// Leftover processes: adopted by launchd (session 1) with their group gone; every such
+    /// process of these tables is in a session of its own.
+    leftovers: u64,
+    /// Open files and `kern.maxfiles`.
+    open_files: u64,
+    maxfiles: u64,
 }
 
 impl Expected {
@@ -337,6 +369,13 @@ impl Expected {
             maxproc: table["limits"]["maxproc"].as_u64().unwrap(),
             maxprocperuid: table["limits"]["maxprocperuid"].as_u64().unwrap(),
             runners: procs.iter().filter(|p| p["comm"] == "gitlab-runner").count() as u64,
+            leftovers: procs
+                .iter()
+                .filter(|p| p["ppid"] == 1 && p["zombie"] == false)
+                .filter(|p| !procs.iter().any(|q| q["pid"] == p["pgid"] && q["zombie"] == false))
+                .count() as u64,
+            open_files: table["limits"]["open_files"].as_u64().unwrap(),
+            maxfiles: table["limits"]["open_files_max"].as_u64().unwrap(),
         }
     }
 
@@ -352,6 +391,10 @@ impl Expected {
 
     fn user_ratio(&self) -> f64 {
         self.busiest_limited_user() as f64 / self.maxprocperuid as f64
+    }
+
+    fn files_ratio(&self) -> f64 {
+        self.open_files as f64 / self.maxfiles as f64
     }
 }
 
@@ -453,6 +496,14 @@ fn check_store(prom: &Prometheus, hosts: &[(String, Expected)], fleet: &Value) -
         i,
         per_host(&|e| (e.maxprocperuid - e.busiest_limited_user()) as f64),
     );
+    expect_vector(&mut failures, prom, "libproc_open_files", i, per_host(&|e| e.open_files as f64));
+    expect_vector(
+        &mut failures,
+        prom,
+        "instance:libproc_leftover_processes:sum",
+        i,
+        per_host(&|e| e.leftovers as f64),
+    );
     let mut ruid = BTreeMap::new();
     let mut tty = BTreeMap::new();
     for (instance, e) in hosts {
@@ -550,6 +601,27 @@ fn check_store(prom: &Prometheus, hosts: &[(String, Expected)], fleet: &Value) -
         "job:libproc_hosts_near_per_user_limit:count",
         s,
         per_site(&count(|e| e.user_ratio() > 0.8)),
+    );
+    expect_vector(
+        &mut failures,
+        prom,
+        "job:libproc_leftover_processes:sum",
+        s,
+        per_site(&sum(|e| e.leftovers)),
+    );
+    expect_vector(
+        &mut failures,
+        prom,
+        "job:libproc_open_files_limit:ratio_max",
+        s,
+        per_site(&|m| m.iter().map(|e| e.files_ratio()).fold(0.0, f64::max)),
+    );
+    expect_vector(
+        &mut failures,
+        prom,
+        "job:libproc_hosts_near_open_files_limit:count",
+        s,
+        per_site(&count(|e| e.files_ratio() > 0.8)),
     );
     let mut users: BTreeMap<Vec<String>, f64> = BTreeMap::new();
     for (n, (_, e)) in hosts.iter().enumerate() {

@@ -12,6 +12,7 @@ mod fleet;
 mod forks;
 mod golden;
 mod label_stability;
+mod leftovers_sim;
 mod prometheus_e2e;
 mod replay;
 mod sim_costs;
@@ -35,6 +36,10 @@ mod binary_serves_real_processes;
 mod container;
 #[cfg(target_os = "linux")]
 mod descriptors;
+#[cfg(target_os = "linux")]
+mod file_table;
+#[cfg(target_os = "linux")]
+mod leftovers;
 #[cfg(target_os = "linux")]
 mod linux_threads;
 #[cfg(target_os = "linux")]

@@ -303,6 +303,8 @@ registry! {
     tree,
     limits,
     threads,
+    files,
+    leftovers,
 }
 
 /// The collectors on by default, with their default settings.

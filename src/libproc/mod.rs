@@ -222,6 +222,11 @@ pub trait Kernel: Send + Sync {
         arg: u64,
         buf: Option<&mut [u8]>,
     ) -> Result<usize, Errno>;
+
+    /// `getsid(pid)`: the session id of `pid` (§10.1). Any user may ask about any process;
+    /// a zombie or a gone pid gives ESRCH. Not part of `__proc_info`, but the only call
+    /// that tells a session (no `proc_info` flavor a non-root caller may read carries it).
+    fn getsid(&self, pid: i32) -> Result<i32, Errno>;
 }
 
 /// A kernel behind a reference or a smart pointer is a kernel: the source can own one while a
@@ -238,6 +243,10 @@ macro_rules! forward_kernel {
                 buf: Option<&mut [u8]>,
             ) -> Result<usize, Errno> {
                 (**self).proc_info(callnum, pid, flavor, arg, buf)
+            }
+
+            fn getsid(&self, pid: i32) -> Result<i32, Errno> {
+                (**self).getsid(pid)
             }
         }
     )*};

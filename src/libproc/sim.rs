@@ -833,6 +833,19 @@ impl Kernel for SimKernel {
             _ => Err(Errno::EINVAL),
         }
     }
+
+    /// §10.5: a live or exiting process's sid, whoever asks; ESRCH for a zombie or a pid
+    /// not in the table. Counted in [`SimKernel::calls`] like every other system call. Pid 0
+    /// would mean the caller's own session, but the caller is not a process of the simulated
+    /// table, so it gets ESRCH too (nothing here asks about pid 0).
+    fn getsid(&self, pid: i32) -> Result<i32, Errno> {
+        let mut state = self.lock();
+        state.calls += 1;
+        match state.table.procs.get(pid) {
+            Some(entry) if pid != 0 && entry.phase != Phase::Dead => Ok(entry.proc.sid),
+            _ => Err(Errno::ESRCH),
+        }
+    }
 }
 
 /// [`SimTable::insert`] was given a pid the table already holds.

@@ -16,6 +16,13 @@
 //! The fourth fixed call reads the fork counter ([`Snapshot::forks`]): the `p_uniqueid` of
 //! the newest listed process (§3.10); a few more only when the newest processes were reaped
 //! between the listing and the question.
+//!
+//! Leftovers (the `leftovers` collector) need session ids, which only `getsid` gives (§10.1),
+//! one call a pid. They are asked only for the live processes whose process group leader is
+//! not a live process, and for their parents: a table whose groups all have leaders (the
+//! common case) costs nothing more, and each such process at most 2 calls, plus 1 or 2 for
+//! its age where its start time is unknown (full BSD info for one's own processes, else its
+//! uniqueid, §3.10). Every other process keeps `sid: None`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -177,6 +184,55 @@ impl<K: Kernel> DarwinSource<K> {
         Ok(())
     }
 
+    /// Session ids for the processes whose group leader is not a live process and for their
+    /// parents, and an age (start time, else uniqueid) for the former: what
+    /// [`crate::collect::leftovers`] needs and nothing more (see the module doc).
+    fn read_sessions(&self, processes: &mut [Process]) {
+        let live = |pid: i32| {
+            processes
+                .binary_search_by_key(&pid, |p| p.pid)
+                .ok()
+                .filter(|&i| !processes[i].is_zombie())
+        };
+        // (index, whether it is a candidate rather than only a parent of one)
+        let mut wanted: Vec<(usize, bool)> = Vec::new();
+        for (i, p) in processes.iter().enumerate() {
+            if !p.is_zombie() && live(p.pgid).is_none() {
+                wanted.push((i, true));
+                wanted.extend(live(p.ppid).map(|j| (j, false)));
+            }
+        }
+        // Candidates first among equal indices, so dedup keeps the flag that asks the most.
+        wanted.sort_unstable_by_key(|&(i, candidate)| (i, !candidate));
+        wanted.dedup_by_key(|&mut (i, _)| i);
+        for (i, candidate) in wanted {
+            let p = &mut processes[i];
+            // getsid(0) answers the caller's own session, not kernel_task's (§10.1).
+            if p.pid == 0 {
+                continue;
+            }
+            // ESRCH: exited since it was read; its sid stays unknown and it is not counted.
+            p.sid = self.kernel.getsid(p.pid).ok();
+            if !candidate || p.sid.is_none() || p.start.is_some() {
+                continue;
+            }
+            // Full BSD info answers for one's own processes (§10.3); otherwise the uniqueid
+            // (no uid check) lets the collector date it from when it was first seen.
+            match libproc::pid_bsd_info(&self.kernel, p.pid, false) {
+                Ok(info) => {
+                    p.start =
+                        Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec })
+                }
+                Err(_) => {
+                    p.uniqueid = libproc::pid_uniqid_info(&self.kernel, p.pid, false)
+                        .ok()
+                        .map(|u| u.p_uniqueid)
+                        .or(p.uniqueid)
+                }
+            }
+        }
+    }
+
     /// Reads the table once.
     pub fn read(&mut self) -> Result<Snapshot, Error> {
         let mut ttys = match &self.ttys {
@@ -209,6 +265,7 @@ impl<K: Kernel> DarwinSource<K> {
         if !privileged {
             self.find_terminals(&mut processes, &ttys)?;
         }
+        self.read_sessions(&mut processes);
         // Scan order served the listings; the snapshot looks names up by device number.
         ttys.sort_unstable();
 
@@ -297,6 +354,7 @@ impl From<&ProcBsdShortInfo> for Process {
             start: None,
             uniqueid: None,
             threads: None,
+            sid: None,
         }
     }
 }

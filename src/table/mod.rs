@@ -245,6 +245,10 @@ pub struct Process {
     /// Threads (Linux `Threads:` in `status`); `None` where the source does not read them
     /// (macOS: only task info has them, one more call per process and same-user only).
     pub threads: Option<u32>,
+    /// Session id, where it was read: every process's on Linux (`stat` field 6); on macOS
+    /// only where the leftover test needs it (one `getsid` each, §10.1), see
+    /// [`darwin`]'s module doc.
+    pub sid: Option<Pid>,
 }
 
 impl Process {
@@ -272,6 +276,7 @@ impl Process {
             start: None,
             uniqueid: None,
             threads: None,
+            sid: None,
         }
     }
 
@@ -340,6 +345,25 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of `processes` read by an unprivileged caller, with no limits, terminals or
+    /// users, for unit tests of collectors.
+    #[cfg(test)]
+    pub(crate) fn sample(os: Os, processes: Vec<Process>) -> Snapshot {
+        Snapshot {
+            os,
+            origin: os,
+            processes,
+            unreadable: Unreadable::default(),
+            privileged: false,
+            caller_euid: 501,
+            ttys: Vec::new(),
+            users: BTreeMap::new(),
+            limits: Limits::default(),
+            forks: None,
+            threads_max: None,
+        }
+    }
+
     /// The process with this pid.
     pub fn find(&self, pid: Pid) -> Option<&Process> {
         self.processes.binary_search_by_key(&pid, |p| p.pid).ok().map(|i| &self.processes[i])

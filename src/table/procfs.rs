@@ -358,6 +358,7 @@ impl Reader<'_> {
             start: start_time(self.boot_time, stat.start_ticks, self.clock_ticks),
             uniqueid: None,
             threads: stat.threads,
+            sid: Some(stat.sid),
         })
     }
 }

@@ -23,9 +23,8 @@ impl SnapshotFile {
         for p in order {
             let mut sim = SimProc::new(p.pid, p.ppid, &p.comm);
             sim.pgid = p.pgid;
-            // The file has no session ids; the process group is the closest stand-in and
-            // only decides SLEADER, which is never recorded.
-            sim.sid = p.pgid;
+            // Where the file has no session id, the process group is the closest stand-in.
+            sim.sid = p.sid.unwrap_or(p.pgid);
             sim.euid = p.euid;
             sim.ruid = p.ruid;
             sim.svuid = p.svuid;

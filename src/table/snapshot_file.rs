@@ -225,6 +225,11 @@ pub struct ProcEntry {
     /// the fork counter), which replay without `libproc_forks_total`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uniqueid: Option<u64>,
+    /// Session id, where the recorder read it (every process on Linux; on macOS those the
+    /// leftover test asked `getsid` about); absent elsewhere, and replayed as the process
+    /// group (the closest stand-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<i32>,
 }
 
 /// A parsed and validated snapshot file.
@@ -403,6 +408,9 @@ pub fn entry(p: &Process) -> ProcEntry {
         start_sec: p.start.map(|s| s.sec),
         start_usec: p.start.map(|s| s.usec),
         uniqueid: p.uniqueid,
+        // macOS cannot tell a zombie's session (getsid gives ESRCH, §10.1): a Linux zombie's
+        // is left out too, so a recording replays and records again the same.
+        sid: p.sid.filter(|_| !p.is_zombie()),
     }
 }
 
