@@ -488,3 +488,43 @@ fn a_file_without_uniqueids_replays_without_a_fork_count_and_one_with_them_serve
     // zsh is the newest live process; make (950) is a zombie, listed after it (§3.10).
     assert_eq!(ReplaySource::new(&file).snapshot().unwrap().forks, Some(900));
 }
+
+/// Records `file` through its replay, with `record` as the binary runs it, and parses what it
+/// wrote.
+fn record_replay_of(file: &snapshot_file::SnapshotFile) -> (String, snapshot_file::SnapshotFile) {
+    use libproc_exporter::table::replay::ReplaySource;
+    let dir = crate::common::TempDir::new("record_replay");
+    let out = dir.join("recorded.json");
+    libproc_exporter::commands::record(&mut ReplaySource::new(file), Some(&out)).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let parsed = snapshot_file::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (text, parsed)
+}
+
+#[test]
+fn a_missing_uniqueid_stays_missing_through_replay() {
+    // Issue 19, defect 2: `record` asks every process's uniqueid after the snapshot, and one
+    // reaped in between has none. Replay numbered such processes itself, so a file with 232
+    // of 464 uniqueids recorded back with 464.
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snapshots/mac.json")).unwrap())
+            .unwrap();
+    let processes = doc["processes"].as_array_mut().unwrap();
+    for p in processes.iter_mut().skip(1).step_by(2) {
+        p.as_object_mut().unwrap().remove("uniqueid");
+    }
+    let file = parse(&doc).unwrap();
+    let with: Vec<(i32, Option<u64>)> =
+        file.processes.iter().map(|p| (p.pid, p.uniqueid)).collect();
+    let missing = with.iter().filter(|(_, id)| id.is_none()).count();
+    assert!(missing > 50, "the fixture has {missing} processes without a uniqueid");
+    let (once, recorded) = record_replay_of(&file);
+    let mut got: Vec<(i32, Option<u64>)> =
+        recorded.processes.iter().map(|p| (p.pid, p.uniqueid)).collect();
+    let mut want = with;
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "every uniqueid as recorded, and none invented");
+    let (twice, _) = record_replay_of(&recorded);
+    assert_eq!(once, twice, "recording the replay again gives the same file");
+}

@@ -38,8 +38,10 @@ impl SnapshotFile {
             sim.session_tty = p.tdev.unwrap_or(NODEV);
             sim.start_sec = p.start_sec.unwrap_or(0);
             sim.start_usec = p.start_usec.unwrap_or(0);
-            // A process recorded without one is numbered at insert, in start order.
+            // One recorded without a uniqueid stays without (issue 19): numbering it would
+            // invent a fork the recording never saw.
             sim.uniqueid = p.uniqueid.unwrap_or(0);
+            sim.uniqueid_unknown = p.uniqueid.is_none();
             if p.pid == 0 {
                 sim.text_path = None;
             }

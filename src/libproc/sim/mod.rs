@@ -19,6 +19,8 @@
 //! Flavor 17 (`PROC_PIDUNIQIDENTIFIERINFO`, §3.10) is modelled with the kernel's fork
 //! counter: every process inserted without a `uniqueid` (every [`SimTable::fork`]) takes the
 //! next one, as `forkproc` does, and exec keeps it.
+//! A replayed process recorded without one
+//! ([`SimProc::uniqueid_unknown`]) answers ESRCH, as it did to the recorder.
 
 mod table;
 
@@ -221,6 +223,9 @@ impl SimKernel {
             && !self.entitled
         {
             return Err(Errno::EPERM);
+        }
+        if flavor == PROC_PIDUNIQIDENTIFIERINFO && target.uniqueid_unknown {
+            return Err(Errno::ESRCH);
         }
         let buf = buf.ok_or(Errno::EFAULT)?;
         match flavor {

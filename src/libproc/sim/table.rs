@@ -78,6 +78,10 @@ pub struct SimProc {
     pub task: Option<Box<ProcTaskInfo>>,
     /// `p_uniqueid` (§3.10): 0 until the table numbers it at insert; kernel_task keeps 0.
     pub uniqueid: u64,
+    /// A replayed process whose recording has no uniqueid: the recorder asked after its
+    /// snapshot and the process had been reaped (ESRCH). Flavor 17 says ESRCH again, so the
+    /// replay records back what was recorded, and the table does not number it at insert.
+    pub uniqueid_unknown: bool,
 }
 
 impl SimProc {
@@ -112,6 +116,7 @@ impl SimProc {
             kdebug: false,
             task: None,
             uniqueid: 0,
+            uniqueid_unknown: false,
         }
     }
 
@@ -305,13 +310,14 @@ impl SimTable {
 
     /// Adds a process in the given phase (a zombie can still show SRUN with INEXIT, §2.4).
     /// A process without a `uniqueid` takes the next one (it is being forked); one with a
-    /// `uniqueid` (a recording) keeps it, and the counter moves past it.
+    /// `uniqueid` (a recording) keeps it, and the counter moves past it; one marked
+    /// `uniqueid_unknown` has none.
     pub fn insert_with_phase(&mut self, mut proc: SimProc, phase: Phase) -> Result<(), PidTaken> {
         if self.procs.contains_key(proc.pid) {
             return Err(PidTaken(proc.pid));
         }
         // kernel_task is not forked: its uniqueid stays 0 and launchd's is 1 (§3.10).
-        if proc.uniqueid == 0 && proc.pid != 0 {
+        if proc.uniqueid == 0 && proc.pid != 0 && !proc.uniqueid_unknown {
             self.forks += 1;
             proc.uniqueid = self.forks;
         }
@@ -338,6 +344,7 @@ impl SimTable {
         child.status = SRUN;
         child.flags &= !PROC_FLAG_INEXIT;
         child.uniqueid = 0;
+        child.uniqueid_unknown = false;
         self.clock += 1;
         child.start_sec = 1_732_800_000 + self.clock;
         self.insert(child).expect("next_pid returns a free pid");
