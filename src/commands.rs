@@ -228,9 +228,9 @@ pub fn table(snapshot: &Snapshot, pids: &[Pid]) -> String {
     text
 }
 
-/// Runs `record`: the current table as a snapshot file, written to `output` (created or
-/// truncated) or to standard output.
-pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
+/// The snapshot `record` writes: the source's, and every process's uniqueid where the source
+/// has them.
+pub fn recording(source: &mut dyn Source) -> Result<Snapshot, CommandError> {
     let mut snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
     // A scrape reads one uniqueid (the newest process's); a recording keeps every process's,
     // one more call each, where the source has them (§3.10).
@@ -240,6 +240,13 @@ pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), Comm
             p.uniqueid = info.ok().map(|info| info.p_uniqueid);
         }
     }
+    Ok(snapshot)
+}
+
+/// Runs `record`: the current table as a snapshot file, written to `output` (created or
+/// truncated) or to standard output.
+pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
+    let snapshot = recording(source)?;
     let text = crate::table::snapshot_file::to_json(&snapshot, &UserNames::new());
     match output {
         Some(path) => {
