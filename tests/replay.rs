@@ -528,3 +528,128 @@ fn a_missing_uniqueid_stays_missing_through_replay() {
     let (twice, _) = record_replay_of(&recorded);
     assert_eq!(once, twice, "recording the replay again gives the same file");
 }
+
+/// A small unprivileged Mac: launchd, alice's shell on ttys000, and `children` of the shell
+/// without a terminal (each in its own session), read as alice through SimKernel.
+fn busy_mac(children: usize) -> (libproc_exporter::libproc::sim::SimTable, i32, Vec<i32>) {
+    use libproc_exporter::libproc::sim::SimTable;
+    let mut t = SimTable::booted();
+    let shell = t.fork(1);
+    let login = t.get(shell).unwrap().clone();
+    let p = t.get_mut(shell).unwrap();
+    *p = login.with_uid(501);
+    (p.sid, p.pgid) = (shell, shell);
+    *p = p.clone().with_tty(TTYS000);
+    let kids = (0..children)
+        .map(|_| {
+            let kid = t.fork(shell);
+            let p = t.get_mut(kid).unwrap();
+            (p.sid, p.pgid, p.controlt, p.session_tty) = (kid, kid, false, libproc::NODEV);
+            kid
+        })
+        .collect();
+    (t, shell, kids)
+}
+
+const TTYS000: u32 = 0x1000_0000;
+use libproc_exporter::libproc;
+
+fn darwin_source(
+    kernel: libproc::sim::SimKernel,
+) -> libproc_exporter::table::darwin::DarwinSource<libproc::sim::SimKernel> {
+    use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
+    let ttys = vec![libproc_exporter::table::Tty { dev: TTYS000, name: "ttys000".into() }];
+    let limits = libproc_exporter::host::Limits::default();
+    DarwinSource::new(kernel, TtyDevices::Fixed(ttys), Some(limits), Default::default(), 501)
+}
+
+/// Runs `hook` once, at the call after the short-info read of `pid`: the world changes
+/// between that read and the next call, as on a busy Mac.
+fn after_short_info_of(
+    pid: i32,
+    mut change: impl FnMut(&mut libproc::sim::SimTable) + Send + 'static,
+) -> libproc::sim::Hook {
+    let mut armed = false;
+    let mut done = false;
+    Box::new(move |t, call| {
+        if armed && !done {
+            change(t);
+            done = true;
+        }
+        armed |= call.callnum == libproc::PROC_CALLNUM_PIDINFO
+            && call.pid == pid
+            && call.flavor == libproc::PROC_PIDT_SHORTBSDINFO;
+    })
+}
+
+#[test]
+fn a_recording_whose_parent_was_reaped_mid_read_replays_counting_the_orphan_under_it() {
+    use libproc_exporter::table::Source;
+    use libproc_exporter::table::replay::ReplaySource;
+    // Issue 19, defect 5: the listing is newest first (§2.5), so a child is read before its
+    // parent; the parent exits and is reaped in between (its children go to launchd, §2.4,
+    // but the child was already read). The recording has the child under a ppid that is not
+    // in the file, and the strict reader refused the whole table.
+    let (table, shell, kids) = busy_mac(2);
+    let kernel = libproc::sim::SimKernel::new(table, 501);
+    kernel.set_hook(after_short_info_of(kids[0], move |t| t.kill(shell)));
+    let mut source = darwin_source(kernel);
+    let recorded = libproc_exporter::commands::recording(&mut source).unwrap();
+    assert!(recorded.find(shell).is_none(), "the shell vanished before its read");
+    assert_eq!(recorded.find(kids[0]).unwrap().ppid, shell, "read before its parent exited");
+    assert_eq!(recorded.find(kids[1]).unwrap().ppid, shell, "read before its parent exited");
+    let text = snapshot_file::to_json(&recorded, &Default::default());
+    let file = snapshot_file::parse(&text).unwrap_or_else(|e| panic!("refused: {e}\n{text}"));
+    let replayed = ReplaySource::new(&file).snapshot().unwrap();
+    let parents = |s: &libproc_exporter::table::Snapshot| {
+        let mut v: Vec<(i32, i32)> = s.processes.iter().map(|p| (p.pid, p.ppid)).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(parents(&replayed), parents(&recorded), "the orphans counted under the shell");
+    let (again, _) = record_replay_of(&file);
+    assert_eq!(again, text, "recording the replay gives the same file");
+}
+
+#[test]
+fn a_process_given_a_terminal_after_its_short_info_was_read_is_recorded_consistently() {
+    use libproc_exporter::libproc::PROC_FLAG_CONTROLT;
+    // Issue 19, defect 5: short info said no terminal (no PROC_FLAG_CONTROLT); before the
+    // PROC_TTY_ONLY listings the process took ttys000 as its controlling terminal
+    // (TIOCSCTTY sets P_CONTROLT, §2.1). The listing gives it the terminal, and the file
+    // must not hold a terminal without the flag, which no kernel reports (§3.6).
+    let (table, _shell, kids) = busy_mac(1);
+    let kid = kids[0];
+    let kernel = libproc::sim::SimKernel::new(table, 501);
+    kernel.set_hook(after_short_info_of(kid, move |t| {
+        let p = t.get_mut(kid).unwrap();
+        (p.controlt, p.session_tty) = (true, TTYS000);
+    }));
+    let recorded = libproc_exporter::commands::recording(&mut darwin_source(kernel)).unwrap();
+    let p = recorded.find(kid).unwrap();
+    assert_eq!(p.tty, Some(TTYS000), "the listing after its read found it on the terminal");
+    assert_ne!(p.flags.unwrap() & PROC_FLAG_CONTROLT, 0, "a terminal and the flag: {p:?}");
+    let text = snapshot_file::to_json(&recorded, &Default::default());
+    snapshot_file::parse(&text).unwrap_or_else(|e| panic!("refused: {e}\n{text}"));
+}
+
+#[test]
+fn a_missing_parent_is_refused_unless_the_recorder_saw_it_vanish() {
+    // What no kernel can produce stays refused: a parent simply left out, or one said to
+    // have vanished that is in the file (or is kernel_task's 0).
+    let mut dropped = base();
+    dropped["processes"].as_array_mut().unwrap().remove(2);
+    let err = parse(&dropped).unwrap_err();
+    assert!(err.contains("processes[2] (pid 51): ppid: 50 is not a process in this file"), "{err}");
+    let mut vanished = dropped.clone();
+    vanished["processes"][2]["parent_unread"] = json!(true);
+    assert_eq!(parse(&vanished).unwrap().processes[2].ppid, 50);
+    let mut present = base();
+    present["processes"][3]["parent_unread"] = json!(true);
+    let err = parse(&present).unwrap_err();
+    assert!(err.contains("parent_unread: ppid 50 is in this file"), "{err}");
+    let mut root = base();
+    root["processes"][1]["parent_unread"] = json!(true);
+    let err = parse(&root).unwrap_err();
+    assert!(err.contains("processes[1] (pid 1): parent_unread"), "{err}");
+}

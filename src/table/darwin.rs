@@ -170,6 +170,10 @@ impl<K: Kernel> DarwinSource<K> {
                     if process.tty.is_none() {
                         missing = missing.saturating_sub(usize::from(has_flag(process)));
                         process.tty = Some(tty.dev);
+                        // It matched, so it has P_CONTROLT now (§2.1), even if it took the
+                        // terminal after its short info was read: no kernel reports a
+                        // terminal without the flag (§3.6).
+                        process.flags = process.flags.map(|f| f | PROC_FLAG_CONTROLT);
                     }
                 }
             }

@@ -3,8 +3,10 @@
 //! `libproc_exporter record`). Recording a replayed file gives the same file back.
 //!
 //! Parsing is strict: unknown keys, duplicate keys (in any object), wrong types, `users` keys
-//! that are not canonical decimal uids, duplicate pids, a parent or terminal that is not in the
-//! file, and states the kernel cannot be in are errors naming the field and the process.
+//! that are not canonical decimal uids, duplicate pids, a parent that is not in the file (unless
+//! marked `parent_unread`: the recorder listed it and it was reaped before its read), a
+//! terminal that is not in the file, and states the kernel cannot be in are errors naming the
+//! field and the process.
 //!
 //! The `processes` array is read one element at a time, each straight into a [`ProcEntry`]:
 //! no tree of `serde_json::Value`s (whose maps keep the last of two equal keys, and which cost
@@ -225,6 +227,12 @@ pub struct ProcEntry {
     /// the fork counter), which replay without `libproc_forks_total`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uniqueid: Option<u64>,
+    /// The parent was listed but not read: it exited and was reaped between the listing and
+    /// its read (the listing is newest first, so a child is read before its parent, §2.5),
+    /// or it was refused. Then `ppid` is not in the file, and only then; written only when
+    /// true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent_unread: bool,
 }
 
 /// A parsed and validated snapshot file.
@@ -332,7 +340,14 @@ fn validate(p: &ProcEntry, pids: &HashMap<i32, usize>, ttys: &HashSet<u32>) -> R
     if p.pid != 0 && p.ppid == p.pid {
         return Err("ppid: a process cannot be its own parent".into());
     }
-    if p.ppid != 0 && !pids.contains_key(&p.ppid) {
+    let parent_in_file = p.ppid == 0 || pids.contains_key(&p.ppid);
+    if p.parent_unread && parent_in_file {
+        return Err(format!(
+            "parent_unread: ppid {} is in this file (or is 0), so it was read",
+            p.ppid
+        ));
+    }
+    if !parent_in_file && !p.parent_unread {
         return Err(format!("ppid: {} is not a process in this file", p.ppid));
     }
     if p.pgid < 0 {
@@ -403,6 +418,7 @@ pub fn entry(p: &Process) -> ProcEntry {
         start_sec: p.start.map(|s| s.sec),
         start_usec: p.start.map(|s| s.usec),
         uniqueid: p.uniqueid,
+        parent_unread: false,
     }
 }
 
@@ -452,7 +468,13 @@ pub fn to_json(snapshot: &Snapshot, names: &UserNames) -> String {
     }
     out.push_str("},\n");
 
-    write_list(&mut out, "processes", snapshot.processes.iter().map(|p| json(&entry(p))));
+    // A parent listed but not read (reaped since the listing, §2.5) is marked, so the strict
+    // reader can tell it from a parent left out of the file.
+    let marked = |p: &Process| ProcEntry {
+        parent_unread: p.ppid != 0 && snapshot.find(p.ppid).is_none(),
+        ..entry(p)
+    };
+    write_list(&mut out, "processes", snapshot.processes.iter().map(|p| json(&marked(p))));
     out.push_str("\n}\n");
     out
 }
