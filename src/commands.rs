@@ -233,8 +233,9 @@ pub fn table(snapshot: &Snapshot, pids: &[Pid]) -> String {
 pub fn recording(source: &mut dyn Source) -> Result<Snapshot, CommandError> {
     let mut snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
     // A scrape reads one uniqueid (the newest process's); a recording keeps every process's,
-    // one more call each, where the source has them (§3.10).
-    if let (Some(kernel), Some(_)) = (source.kernel(), snapshot.forks) {
+    // one more call each, where the source has them (§3.10). Not only when the scrape found a
+    // fork count: its few tries all miss when the newest processes were reaped meanwhile.
+    if let Some(kernel) = source.kernel() {
         for p in &mut snapshot.processes {
             let info = crate::libproc::pid_uniqid_info(kernel, p.pid, true);
             p.uniqueid = info.ok().map(|info| info.p_uniqueid);

@@ -653,3 +653,23 @@ fn a_missing_parent_is_refused_unless_the_recorder_saw_it_vanish() {
     let err = parse(&root).unwrap_err();
     assert!(err.contains("processes[1] (pid 1): parent_unread"), "{err}");
 }
+
+#[test]
+fn record_keeps_every_uniqueid_when_the_newest_processes_have_none() {
+    // Found by churn (seed 653): the four newest processes were reaped before `record` asked
+    // their uniqueids, so their replay answers ESRCH, the replay's scrape finds no fork
+    // count, and `record` then skipped every uniqueid: the file recorded back without any.
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snapshots/mac.json")).unwrap())
+            .unwrap();
+    let processes = doc["processes"].as_array_mut().unwrap();
+    processes.sort_by_key(|p| std::cmp::Reverse(p["start_sec"].as_u64()));
+    for p in processes.iter_mut().take(6) {
+        p.as_object_mut().unwrap().remove("uniqueid");
+    }
+    let file = parse(&doc).unwrap();
+    let want = file.processes.iter().filter(|p| p.uniqueid.is_some()).count();
+    let (_, recorded) = record_replay_of(&file);
+    let got = recorded.processes.iter().filter(|p| p.uniqueid.is_some()).count();
+    assert_eq!(got, want, "every uniqueid the file has is recorded back");
+}
