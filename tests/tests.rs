@@ -1,6 +1,7 @@
 //! Integration tests, compiled into one binary (one link, one place to list them).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod churn;
 mod citations;
 mod comm;
 mod common;

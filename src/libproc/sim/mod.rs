@@ -22,6 +22,7 @@
 //! A replayed process recorded without one
 //! ([`SimProc::uniqueid_unknown`]) answers ESRCH, as it did to the recorder.
 
+pub mod churn;
 mod table;
 
 pub use table::{Phase, PidTaken, SimProc, SimTable, mac_dev};

@@ -265,9 +265,9 @@ pub struct SimTable {
     procs: Procs,
     /// Live and exiting pids in insertion order; the kernel walks it from the end (newest
     /// first), so kernel_task, inserted at boot, comes last.
-    live: Vec<Pid>,
+    pub(super) live: Vec<Pid>,
     /// Zombies in order of death; walked from the end (most recent death first).
-    zombies: Vec<Pid>,
+    pub(super) zombies: Vec<Pid>,
     last_pid: Pid,
     clock: u64,
     /// xnu's `nextuniqueid`: the last `p_uniqueid` given out, so the forks since boot.
@@ -349,6 +349,20 @@ impl SimTable {
         child.start_sec = 1_732_800_000 + self.clock;
         self.insert(child).expect("next_pid returns a free pid");
         pid
+    }
+
+    /// A fork that took its uniqueid and then failed (`forkproc_free`, §2.2): the counter
+    /// moves (§3.10), and no process is left behind.
+    pub fn fork_failed(&mut self) {
+        self.forks += 1;
+    }
+
+    /// Makes the next fork take `pid` if it is free, as the allocator does when it has
+    /// wrapped round to it (§2.5; never below 100 after a wrap).
+    pub fn reuse_next(&mut self, pid: Pid) {
+        if pid > 100 && !self.procs.contains_key(pid) {
+            self.last_pid = pid - 1;
+        }
     }
 
     fn next_pid(&mut self) -> Pid {
