@@ -172,6 +172,7 @@ fn churn_recordings_replay_strictly_with_the_same_counts_and_record_back_identic
                 .collect()
         };
         assert_eq!(key(&replayed), key(&snap), "seed {seed}: the replay counts differently");
+        assert_eq!(replayed.forks, snap.forks, "seed {seed}: the replay's fork count differs");
         let again = libproc_exporter::commands::recording(&mut replay)
             .unwrap_or_else(|e| panic!("seed {seed}: recording the replay: {e}"));
         let again = snapshot_file::to_json(&again, &Default::default());

@@ -673,3 +673,24 @@ fn record_keeps_every_uniqueid_when_the_newest_processes_have_none() {
     let got = recorded.processes.iter().filter(|p| p.uniqueid.is_some()).count();
     assert_eq!(got, want, "every uniqueid the file has is recorded back");
 }
+
+#[test]
+fn a_replay_serves_the_fork_count_the_recording_run_served() {
+    use libproc_exporter::table::Source;
+    use libproc_exporter::table::replay::ReplaySource;
+    // Found by churn (seed 2): the scrape reads the uniqueid of the process at the head of
+    // the list (§3.10); after an exec the head is an old process with a small uniqueid
+    // (§2.4), so the recording run served 2 here. The replay's list is in start order, its
+    // head the newest fork: it served 4, a count the recording never saw.
+    let (mut table, shell, kids) = busy_mac(2);
+    table.exec(shell, "zsh");
+    let kernel = libproc::sim::SimKernel::new(table, 501);
+    let recorded = libproc_exporter::commands::recording(&mut darwin_source(kernel)).unwrap();
+    assert_eq!(recorded.forks, Some(2), "the shell (uniqueid 2) heads the list after its exec");
+    assert_eq!(recorded.find(kids[1]).unwrap().uniqueid, Some(4), "the newest fork");
+    let text = snapshot_file::to_json(&recorded, &Default::default());
+    let file = snapshot_file::parse(&text).unwrap();
+    assert_eq!(ReplaySource::new(&file).snapshot().unwrap().forks, Some(2));
+    let (again, _) = record_replay_of(&file);
+    assert_eq!(again, text, "recording the replay gives the same file");
+}

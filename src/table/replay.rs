@@ -56,6 +56,8 @@ impl SnapshotFile {
 pub struct ReplaySource {
     origin: Os,
     inner: DarwinSource<SimKernel>,
+    /// The fork counter the recording run served, if the file has it.
+    forks: Option<u64>,
 }
 
 impl ReplaySource {
@@ -68,11 +70,12 @@ impl ReplaySource {
             file.users.clone(),
             file.caller_euid,
         );
-        // The uniqueids the kernel model numbers itself are not the recorded machine's
-        // counter: without recorded ones there is no fork count to serve.
-        let recorded = file.processes.iter().any(|p| p.uniqueid.is_some());
-        let inner = if recorded { inner } else { inner.without_forks() };
-        ReplaySource { origin: file.os, inner }
+        // The recorded counter is served as recorded. Files from before it was written serve
+        // the newest uniqueid read through the model; without recorded uniqueids, none.
+        let from_uniqueids =
+            file.forks.is_none() && file.processes.iter().any(|p| p.uniqueid.is_some());
+        let inner = if from_uniqueids { inner } else { inner.without_forks() };
+        ReplaySource { origin: file.os, inner, forks: file.forks }
     }
 }
 
@@ -84,6 +87,9 @@ impl Source for ReplaySource {
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
         let mut snapshot = self.inner.read()?;
         snapshot.origin = self.origin;
+        if self.forks.is_some() {
+            snapshot.forks = self.forks;
+        }
         Ok(snapshot)
     }
 

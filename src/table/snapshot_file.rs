@@ -59,6 +59,9 @@ struct FileHeader {
     privileged: bool,
     caller_euid: u32,
     limits: Limits,
+    /// Optional: the fork counter the recording run served.
+    #[serde(default)]
+    forks: Option<u64>,
     ttys: Vec<TtyEntry>,
     users: Users,
     processes: Processes,
@@ -246,6 +249,9 @@ pub struct SnapshotFile {
     pub caller_euid: u32,
     /// The recorded limits.
     pub limits: Limits,
+    /// The fork counter the recording run served (`libproc_forks_total`), where it had one;
+    /// absent in files from before it was written.
+    pub forks: Option<u64>,
     /// Terminal devices.
     pub ttys: Vec<Tty>,
     /// uid -> name.
@@ -324,6 +330,7 @@ fn check(header: FileHeader) -> Result<SnapshotFile, String> {
         privileged: header.privileged,
         caller_euid: header.caller_euid,
         limits: header.limits,
+        forks: header.forks,
         ttys,
         users: header.users.0,
         processes,
@@ -442,6 +449,11 @@ pub fn to_json(snapshot: &Snapshot, names: &UserNames) -> String {
     let _ = writeln!(out, "  \"privileged\": {},", snapshot.privileged);
     let _ = writeln!(out, "  \"caller_euid\": {},", snapshot.caller_euid);
     let _ = writeln!(out, "  \"limits\": {},", json(&snapshot.limits));
+    // The counter is the head of the list's uniqueid at the scrape (§3.10), and the file does
+    // not keep the list's order: the replay serves this instead.
+    if let Some(forks) = snapshot.forks {
+        let _ = writeln!(out, "  \"forks\": {forks},");
+    }
 
     let ttys: Vec<TtyEntry> =
         snapshot.ttys.iter().map(|t| TtyEntry { name: t.name.clone(), dev: t.dev }).collect();
