@@ -3,6 +3,7 @@
 //! `listpids` keep their promises. Every assertion names its seed; run one seed again with
 //! `CHURN_SEED=n cargo test churn`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -46,7 +47,7 @@ fn busy_mac(seed: u64) -> (Arc<SimKernel>, Arc<Mutex<Churn>>, u32) {
 }
 
 fn source(kernel: &Arc<SimKernel>, caller: u32) -> DarwinSource<Arc<SimKernel>> {
-    let limits = Limits::default();
+    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
     DarwinSource::new(
         kernel.clone(),
         TtyDevices::Fixed(ttys()),
@@ -100,10 +101,25 @@ fn check_snapshot(seed: u64, history: &History, snap: &Snapshot, from: u64, to: 
     }
 }
 
+/// Every kind of change the schedule makes.
+const KINDS: [&str; 10] = [
+    "fork",
+    "exec",
+    "begin exit",
+    "exit",
+    "reap",
+    "pid reused",
+    "terminal taken",
+    "terminal lost",
+    "failed fork",
+    "forks after the probe",
+];
+
 #[test]
 fn churn_scrapes_count_what_was_listed_as_it_was_at_some_instant() {
     let started = Instant::now();
-    let (mut ok, mut failed) = (0, 0);
+    let (mut ok, mut failed, mut vanished) = (0, 0, 0);
+    let mut fired = BTreeMap::new();
     for seed in seeds() {
         let (kernel, churn, caller) = busy_mac(seed);
         let mut reader = source(&kernel, caller);
@@ -117,17 +133,27 @@ fn churn_scrapes_count_what_was_listed_as_it_was_at_some_instant() {
                 continue;
             };
             ok += 1;
+            vanished += snap.unreadable.vanished;
             check_snapshot(seed, &churn.lock().unwrap().history, &snap, from, to);
             let now = snap.forks.unwrap_or_else(|| panic!("seed {seed}: no fork count"));
             assert!(now >= forks, "seed {seed}: libproc_forks_total went from {forks} to {now}");
             forks = now;
         }
+        for (kind, n) in &churn.lock().unwrap().fired {
+            *fired.entry(*kind).or_insert(0) += n;
+        }
     }
     eprintln!(
-        "churn: {} seeds, {ok} snapshots read, {failed} failed, in {:?}",
+        "churn: {} seeds, {ok} snapshots read ({vanished} pids vanished mid-read), {failed} \
+         failed, in {:?}; changes made: {fired:?}",
         seeds().len(),
         started.elapsed()
     );
+    if seeds().len() > 1 {
+        for kind in KINDS {
+            assert!(fired.get(kind).is_some_and(|&n| n > 0), "no seed made a {kind:?}: {fired:?}");
+        }
+    }
 }
 
 #[test]
@@ -190,4 +216,61 @@ fn churn_recordings_replay_strictly_with_the_same_counts_and_record_back_identic
         seeds().len(),
         started.elapsed()
     );
+}
+
+#[test]
+fn churn_exporter_scrapes_succeed_or_say_success_0_and_add_up_to_the_listing() {
+    use libproc_exporter::collect::{self, Settings};
+    use libproc_exporter::metrics::Exporter;
+    // The whole scrape below HTTP, every collector on: a scrape whose snapshot failed says
+    // success 0 for every collector; one that succeeded counts, in `libproc_processes` and
+    // the vanished pids, exactly the listing it took.
+    let collectors = || {
+        let instance = |d: &'static collect::Definition| d.instance(&Settings::defaults(d));
+        collect::ALL.iter().copied().map(instance).collect::<Vec<_>>()
+    };
+    let mut forks_seen = 0.0;
+    for seed in seeds().into_iter().step_by(5) {
+        let (kernel, churn, caller) = busy_mac(seed);
+        let exporter = Exporter::new(Box::new(source(&kernel, caller)), collectors(), false);
+        let mut forks = 0.0;
+        for _scrape in 0..2 {
+            let from = kernel.calls();
+            let text = exporter.scrape(None);
+            let to = kernel.calls() - 1;
+            let success: Vec<f64> = text
+                .lines()
+                .filter(|l| l.starts_with("libproc_scrape_collector_success{"))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+                .collect();
+            assert!(!success.is_empty(), "seed {seed}: no success samples:\n{text}");
+            if success.iter().any(|&v| v == 0.0) {
+                assert!(
+                    success.iter().all(|&v| v == 0.0),
+                    "seed {seed}: a partial scrape:\n{text}"
+                );
+                continue;
+            }
+            let history = &churn.lock().unwrap().history;
+            let (_, listed) = history.listings(from, to).last().expect("a complete listing");
+            let states = ["created", "alive", "stopped", "zombie"];
+            let counted: f64 = states
+                .iter()
+                .map(|s| {
+                    crate::common::sample(&text, "libproc_processes", &format!("state=\"{s}\""))
+                })
+                .map(|v| v.unwrap_or(0.0))
+                .sum();
+            let vanished =
+                crate::common::sample(&text, "libproc_pids_unreadable", "reason=\"vanished\"")
+                    .unwrap_or_else(|| panic!("seed {seed}: no vanished count"));
+            assert_eq!(counted + vanished, listed.len() as f64, "seed {seed}: {text}");
+            let now = crate::common::sample(&text, "libproc_forks_total", "")
+                .unwrap_or_else(|| panic!("seed {seed}: no libproc_forks_total"));
+            assert!(now >= forks, "seed {seed}: libproc_forks_total went from {forks} to {now}");
+            forks = now;
+        }
+        forks_seen += forks;
+    }
+    assert!(forks_seen > 0.0, "the scrapes counted forks");
 }

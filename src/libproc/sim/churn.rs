@@ -22,7 +22,7 @@
 //! [`History`] keeps what every pid looked like at every call, the number of processes each
 //! call saw, and every full listing, so tests can say what a reader may have seen.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::{Call, Hook, Phase, SimKernel, SimTable};
@@ -50,6 +50,35 @@ impl SplitMix {
     /// A number below `n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
         if n == 0 { 0 } else { (self.next_u64() % n as u64) as usize }
+    }
+}
+
+/// Where a schedule's choices come from.
+#[derive(Clone, Debug)]
+pub enum Choices {
+    /// A seeded generator: endless.
+    Seeded(SplitMix),
+    /// Given bytes (a fuzzer's input), two per choice. Once they run out every choice is 0,
+    /// which the schedule takes as "no more changes", so every run ends.
+    Bytes {
+        /// The input.
+        bytes: Vec<u8>,
+        /// The next unread byte.
+        at: usize,
+    },
+}
+
+impl Choices {
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        match self {
+            Choices::Seeded(rng) => rng.below(n),
+            Choices::Bytes { bytes, at } => {
+                let pair = bytes.get(*at..*at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+                *at += 2;
+                if n == 0 { 0 } else { usize::from(pair) % n }
+            }
+        }
     }
 }
 
@@ -141,7 +170,7 @@ fn seen_of(table: &SimTable, pid: Pid) -> Option<Seen> {
 /// A churn schedule and what it did.
 #[derive(Debug)]
 pub struct Churn {
-    rng: SplitMix,
+    rng: Choices,
     /// Terminal devices sessions may take.
     ttys: Vec<u32>,
     /// No forks while the table holds this many processes.
@@ -152,6 +181,9 @@ pub struct Churn {
     after_probe: bool,
     /// What the table looked like, call by call.
     pub history: History,
+    /// How often each kind of change happened (a try that found nothing to change is not
+    /// counted), so a test can show every rule ran.
+    pub fired: BTreeMap<&'static str, u64>,
 }
 
 const COMMS: [&str; 8] = ["sh", "clang", "ld", "cargo", "rustc", "git", "xcrun", "mdworker"];
@@ -161,25 +193,36 @@ impl Churn {
     /// A schedule for `seed` over `table` as it is now, about to be called for the
     /// `first_call`-th time; sessions may take the terminals `ttys`.
     pub fn new(seed: u64, table: &SimTable, first_call: u64, ttys: Vec<u32>) -> Churn {
+        Churn::with_choices(Choices::Seeded(SplitMix::new(seed)), table, first_call, ttys)
+    }
+
+    /// [`Churn::new`] with the choices from `rng`.
+    pub fn with_choices(rng: Choices, table: &SimTable, first_call: u64, ttys: Vec<u32>) -> Churn {
         let mut history = History { first: first_call, ..History::default() };
         for p in table.procs() {
             history.note(p.pid, first_call, seen_of(table, p.pid));
         }
         Churn {
-            rng: SplitMix::new(seed),
+            rng,
             ttys,
             max_procs: 160,
             freed: Vec::new(),
             after_probe: false,
             history,
+            fired: BTreeMap::new(),
         }
     }
 
     /// Turns churn on for `kernel`: from its next call on, the world may change before each
     /// call. The returned handle reads the history.
     pub fn install(kernel: &SimKernel, seed: u64, ttys: Vec<u32>) -> Arc<Mutex<Churn>> {
+        Churn::install_with(kernel, Choices::Seeded(SplitMix::new(seed)), ttys)
+    }
+
+    /// [`Churn::install`] with the choices from `rng`.
+    pub fn install_with(kernel: &SimKernel, rng: Choices, ttys: Vec<u32>) -> Arc<Mutex<Churn>> {
         let first_call = kernel.calls();
-        let churn = Churn::new(seed, &kernel.table(), first_call, ttys);
+        let churn = Churn::with_choices(rng, &kernel.table(), first_call, ttys);
         let churn = Arc::new(Mutex::new(churn));
         let handle = churn.clone();
         let hook: Hook = Box::new(move |table, call| {
@@ -196,11 +239,13 @@ impl Churn {
         let full_listing =
             call.callnum == PROC_CALLNUM_LISTPIDS && call.pid as u32 == PROC_ALL_PIDS;
         let mut touched = Vec::new();
-        if std::mem::take(&mut self.after_probe) && self.rng.below(3) == 0 {
+        // Choice 0 is always "nothing happens" (see `Choices::Bytes`).
+        if std::mem::take(&mut self.after_probe) && self.rng.below(3) == 1 {
             // More than the probe's 20 spare slots and the reader's headroom (§2.2).
             for _ in 0..20 + self.rng.below(60) {
                 self.fork(table, &mut touched);
             }
+            *self.fired.entry("forks after the probe").or_default() += 1;
         }
         let events = [0, 0, 1, 1, 2, 4][self.rng.below(6)];
         for _ in 0..events {
@@ -242,20 +287,32 @@ impl Churn {
     }
 
     fn event(&mut self, table: &mut SimTable, touched: &mut Vec<Pid>) {
-        match self.rng.below(100) {
-            0..30 => self.fork(table, touched),
-            30..42 => self.exec(table, touched),
+        let before = (touched.len(), table.forks());
+        let kind = match self.rng.below(100) {
+            0..30 => {
+                self.fork(table, touched);
+                "fork"
+            }
+            30..42 => {
+                self.exec(table, touched);
+                "exec"
+            }
             42..50 => {
                 if let Some(pid) = self.pick_live(table).filter(|&p| p != 1) {
                     table.begin_exit(pid);
                     touched.push(pid);
                 }
+                "begin exit"
             }
-            50..65 => self.exit(table, touched),
+            50..65 => {
+                self.exit(table, touched);
+                "exit"
+            }
             65..78 => {
                 if let Some(pid) = self.pick(&table.zombies.clone()) {
                     self.reap(table, pid, touched);
                 }
+                "reap"
             }
             78..84 => {
                 if let Some(&pid) = self.freed.last() {
@@ -265,10 +322,23 @@ impl Churn {
                         self.fork(table, touched);
                     }
                 }
+                "pid reused"
             }
-            84..92 => self.take_terminal(table, touched),
-            92..97 => self.lose_terminal(table, touched),
-            _ => table.fork_failed(),
+            84..92 => {
+                self.take_terminal(table, touched);
+                "terminal taken"
+            }
+            92..97 => {
+                self.lose_terminal(table, touched);
+                "terminal lost"
+            }
+            _ => {
+                table.fork_failed();
+                "failed fork"
+            }
+        };
+        if (touched.len(), table.forks()) != before {
+            *self.fired.entry(kind).or_default() += 1;
         }
     }
 
