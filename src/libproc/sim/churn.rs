@@ -161,6 +161,11 @@ impl History {
     }
 }
 
+/// Processes the full listing holds: nprocs and kernel_task (§2.2).
+fn listed(table: &SimTable) -> usize {
+    table.nprocs() + usize::from(table.get(0).is_some())
+}
+
 fn seen_of(table: &SimTable, pid: Pid) -> Option<Seen> {
     let p = table.get(pid)?;
     let tty = (p.controlt && p.session_tty != NODEV).then_some(p.session_tty);
@@ -179,6 +184,9 @@ pub struct Churn {
     freed: Vec<Pid>,
     /// The last call was a NULL probe of the full listing.
     after_probe: bool,
+    /// A fork storm that never ends: before every fill of the full listing, forks until
+    /// the buffer cannot hold the table (what `set_storm` turns on).
+    storm: bool,
     /// What the table looked like, call by call.
     pub history: History,
     /// How often each kind of change happened (a try that found nothing to change is not
@@ -208,6 +216,7 @@ impl Churn {
             max_procs: 160,
             freed: Vec::new(),
             after_probe: false,
+            storm: false,
             history,
             fired: BTreeMap::new(),
         }
@@ -234,6 +243,12 @@ impl Churn {
         churn
     }
 
+    /// Turns on a fork storm that never ends: every fill of the full listing finds more
+    /// processes than its buffer holds, however often the reader grows it (§2.3).
+    pub fn set_storm(&mut self, on: bool) {
+        self.storm = on;
+    }
+
     /// The changes before `call`, then its record in the history.
     pub fn step(&mut self, table: &mut SimTable, call: &Call) {
         let full_listing =
@@ -251,10 +266,17 @@ impl Churn {
         for _ in 0..events {
             self.event(table, &mut touched);
         }
+        // Last, so no exit this step makes room again.
+        if let (true, true, Some(len)) = (self.storm, full_listing, call.buf_len) {
+            while listed(table) * 4 <= len {
+                touched.push(table.fork(1));
+            }
+            *self.fired.entry("storm").or_default() += 1;
+        }
         for pid in touched {
             self.history.note(pid, call.index, seen_of(table, pid));
         }
-        self.history.counts.push(table.procs().count());
+        self.history.counts.push(listed(table));
         if full_listing {
             match call.buf_len {
                 None => self.after_probe = true,
