@@ -471,3 +471,45 @@ impl Churn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(index: u64) -> Call {
+        Call { index, callnum: 0, pid: 0, flavor: 0, arg: 0, buf_len: None }
+    }
+
+    #[test]
+    fn a_byte_schedule_changes_the_table_and_stops_when_the_bytes_run_out() {
+        let mut table = SimTable::booted();
+        let bytes: Vec<u8> = (0..=255).cycle().take(600).collect();
+        let choices = Choices::Bytes { bytes, at: 0 };
+        let mut churn = Churn::with_choices(choices, &table, 0, vec![0x1000_0000]);
+        for index in 0..200 {
+            churn.step(&mut table, &call(index));
+        }
+        assert!(
+            churn.fired.values().sum::<u64>() > 10,
+            "the bytes made changes: {:?}",
+            churn.fired
+        );
+        let (forks, procs) = (table.forks(), table.nprocs());
+        for index in 200..400 {
+            churn.step(&mut table, &call(index));
+        }
+        assert_eq!((table.forks(), table.nprocs()), (forks, procs), "no bytes, no changes");
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_changes() {
+        let run = |seed| {
+            let mut table = SimTable::booted();
+            let mut churn = Churn::new(seed, &table, 0, vec![0x1000_0000]);
+            (0..300).for_each(|index| churn.step(&mut table, &call(index)));
+            (churn.fired, table.procs().map(|p| (p.pid, p.ppid, p.comm)).collect::<Vec<_>>())
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7).1, run(8).1);
+    }
+}

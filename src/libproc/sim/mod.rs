@@ -10,7 +10,11 @@
 //!
 //! A test can change the table between two calls with [`SimKernel::set_hook`], which runs at
 //! the start of every call (to fork between the size probe and the fill, say), or simply by
-//! locking [`SimKernel::table`] between calls.
+//! locking [`SimKernel::table`] between calls. [`churn`] is such a hook: a seeded schedule
+//! that changes the table as a busy Mac's changes, and remembers what each pid looked like.
+//!
+//! The process model (processes, their lists, fork, exec, exit, reap) is `table.rs`; this
+//! file is the syscall emulator that reads it.
 //!
 //! Not modelled: callnums 3 to 6 beyond their argument checks (no file descriptors or
 //! fileports exist here), flavors other than 2, 3, 4, 11, 13 and 17 (EINVAL, as an unknown flavor
