@@ -31,6 +31,8 @@ mod workflows;
 #[cfg(target_os = "linux")]
 mod binary_serves_real_processes;
 #[cfg(target_os = "linux")]
+mod churn_procfs;
+#[cfg(target_os = "linux")]
 mod container;
 #[cfg(target_os = "linux")]
 mod descriptors;
