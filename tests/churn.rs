@@ -100,10 +100,10 @@ fn check_snapshot(seed: u64, history: &History, snap: &Snapshot, from: u64, to: 
                 p.pid
             );
         };
-        field("euid", &|s| s.euid == p.euid);
-        field("ruid", &|s| s.ruid == p.ruid);
-        field("ppid", &|s| s.ppid == p.ppid);
-        field("comm", &|s| Comm::new(&s.comm) == p.comm);
+        // Ids, parent and comm come from one short (or full) info call: one instant.
+        field("ids, parent and comm together", &|s| {
+            (s.euid, s.ruid, s.ppid) == (p.euid, p.ruid, p.ppid) && Comm::new(&s.comm) == p.comm
+        });
         // Short info says whether it has a terminal, the PROC_TTY_ONLY listings after it
         // which one; a process reaped in between is in none of them.
         if p.tty.is_some() || !history.gone_during(p.pid, from, to) {
