@@ -1,7 +1,7 @@
 //! Churn: SimKernel's table changes between any two calls, as a busy Mac's does
 //! (`libproc::sim::churn`), and over thousands of seeds the reader, `record`, replay and
 //! `listpids` keep their promises. Every assertion names its seed; run one seed again with
-//! `CHURN_SEED=n cargo test churn`.
+//! `CHURN_SEED=n cargo test churn`, or more seeds with `CHURN_SEEDS=n`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,11 +29,14 @@ fn stormy_mac(seed: u64) -> (Arc<SimKernel>, Arc<Mutex<Churn>>, u32, bool) {
     (kernel, churn, caller, storm)
 }
 
-/// The seeds to run: all of them, or the one in `CHURN_SEED`.
+/// The seeds to run: the one in `CHURN_SEED`, else the first `CHURN_SEEDS` (a deeper run
+/// by hand), else the first [`SEEDS`].
 fn seeds() -> Vec<u64> {
-    match std::env::var("CHURN_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(seed) => vec![seed],
-        None => (0..SEEDS).collect(),
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    match (var("CHURN_SEED"), var("CHURN_SEEDS")) {
+        (Some(seed), _) => vec![seed],
+        (None, Some(n)) => (0..n).collect(),
+        (None, None) => (0..SEEDS).collect(),
     }
 }
 

@@ -54,7 +54,8 @@ pub struct DarwinSource<K> {
 
 /// How many of the newest listed pids are asked for their uniqueid before giving up for this
 /// scrape. Each miss is a process reaped since the listing; more than a handful in a row is a
-/// storm, and the last value still stands.
+/// storm, and the last value still stands. Without a last value (the first scrape) the reader
+/// asks on down the list: any process's uniqueid is a lower bound of the counter (§3.10).
 const UNIQUEID_TRIES: usize = 4;
 
 impl<K: Kernel> DarwinSource<K> {
@@ -97,7 +98,8 @@ impl<K: Kernel> DarwinSource<K> {
         let read = |pid: &&i32| processes.binary_search_by_key(*pid, |p| p.pid).is_ok();
         let mut newest = None;
         // kernel_task's uniqueid is 0 (it was never forked): it says nothing.
-        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(UNIQUEID_TRIES) {
+        let tries = if self.forks_seen.is_some() { UNIQUEID_TRIES } else { listed.len() };
+        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(tries) {
             // arg = 1: a process that exited since is still a zombie and answers (§3.1 step 5).
             match libproc::pid_uniqid_info(&self.kernel, pid, true) {
                 Ok(info) => {
