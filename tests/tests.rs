@@ -1,6 +1,7 @@
 //! Integration tests, compiled into one binary (one link, one place to list them).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod churn;
 mod citations;
 mod comm;
 mod common;
@@ -32,6 +33,8 @@ mod workflows;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
 mod binary_serves_real_processes;
+#[cfg(target_os = "linux")]
+mod churn_procfs;
 #[cfg(target_os = "linux")]
 mod container;
 #[cfg(target_os = "linux")]

@@ -61,7 +61,8 @@ pub struct DarwinSource<K> {
 
 /// How many of the newest listed pids are asked for their uniqueid before giving up for this
 /// scrape. Each miss is a process reaped since the listing; more than a handful in a row is a
-/// storm, and the last value still stands.
+/// storm, and the last value still stands. Without a last value (the first scrape) the reader
+/// asks on down the list: any process's uniqueid is a lower bound of the counter (§3.10).
 const UNIQUEID_TRIES: usize = 4;
 
 impl<K: Kernel> DarwinSource<K> {
@@ -104,7 +105,8 @@ impl<K: Kernel> DarwinSource<K> {
         let read = |pid: &&i32| processes.binary_search_by_key(*pid, |p| p.pid).is_ok();
         let mut newest = None;
         // kernel_task's uniqueid is 0 (it was never forked): it says nothing.
-        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(UNIQUEID_TRIES) {
+        let tries = if self.forks_seen.is_some() { UNIQUEID_TRIES } else { listed.len() };
+        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(tries) {
             // arg = 1: a process that exited since is still a zombie and answers (§3.1 step 5).
             match libproc::pid_uniqid_info(&self.kernel, pid, true) {
                 Ok(info) => {
@@ -177,6 +179,10 @@ impl<K: Kernel> DarwinSource<K> {
                     if process.tty.is_none() {
                         missing = missing.saturating_sub(usize::from(has_flag(process)));
                         process.tty = Some(tty.dev);
+                        // It matched, so it has P_CONTROLT now (§2.1), even if it took the
+                        // terminal after its short info was read: no kernel reports a
+                        // terminal without the flag (§3.6).
+                        process.flags = process.flags.map(|f| f | PROC_FLAG_CONTROLT);
                     }
                 }
             }
@@ -219,11 +225,8 @@ impl<K: Kernel> DarwinSource<K> {
             // Full BSD info answers for one's own processes (§10.3); otherwise the uniqueid
             // (no uid check) lets the collector date it from when it was first seen.
             match libproc::pid_bsd_info(&self.kernel, p.pid, false) {
-                Ok(info) => {
-                    p.start =
-                        Some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec })
-                }
-                Err(_) => {
+                Ok(info) if start_of(&info, p).is_some() => p.start = start_of(&info, p),
+                _ => {
                     p.uniqueid = libproc::pid_uniqid_info(&self.kernel, p.pid, false)
                         .ok()
                         .map(|u| u.p_uniqueid)
@@ -319,6 +322,15 @@ impl<K: Kernel> Source for DarwinSource<K> {
             }
         }
     }
+}
+
+/// The start time in `info`, if `info` is the process `p` that short info read: same uids,
+/// parent and group. On a busy Mac the pid may have been reused, or the process may have
+/// exec'd a setuid program, between the two calls (§2.4), and then it is not.
+pub(crate) fn start_of(info: &ProcBsdInfo, p: &Process) -> Option<StartTime> {
+    let read = (info.pbi_uid, info.pbi_ruid, info.pbi_ppid as i32, info.pbi_pgid as i32);
+    (read == (p.euid, p.ruid, p.ppid, p.pgid))
+        .then_some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec })
 }
 
 impl From<&ProcBsdInfo> for Process {

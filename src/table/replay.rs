@@ -23,8 +23,12 @@ impl SnapshotFile {
         for p in order {
             let mut sim = SimProc::new(p.pid, p.ppid, &p.comm);
             sim.pgid = p.pgid;
-            // Where the file has no session id, the process group is the closest stand-in.
+            // Where the file has no session id, getsid says ESRCH again, as it did to the
+            // recorder (the process was gone by then), so a replay records back the same; the
+            // process group stands in for the session in the terminal model.
             sim.sid = p.sid.unwrap_or(p.pgid);
+            sim.sid_unknown = p.sid.is_none();
+            sim.start_unknown = p.start_sec.is_none();
             sim.euid = p.euid;
             sim.ruid = p.ruid;
             sim.svuid = p.svuid;
@@ -37,8 +41,10 @@ impl SnapshotFile {
             sim.session_tty = p.tdev.unwrap_or(NODEV);
             sim.start_sec = p.start_sec.unwrap_or(0);
             sim.start_usec = p.start_usec.unwrap_or(0);
-            // A process recorded without one is numbered at insert, in start order.
+            // One recorded without a uniqueid stays without (issue 19): numbering it would
+            // invent a fork the recording never saw.
             sim.uniqueid = p.uniqueid.unwrap_or(0);
+            sim.uniqueid_unknown = p.uniqueid.is_none();
             if p.pid == 0 {
                 sim.text_path = None;
             }
@@ -53,6 +59,8 @@ impl SnapshotFile {
 pub struct ReplaySource {
     origin: Os,
     inner: DarwinSource<SimKernel>,
+    /// The fork counter the recording run served, if the file has it.
+    forks: Option<u64>,
 }
 
 impl ReplaySource {
@@ -65,11 +73,12 @@ impl ReplaySource {
             file.users.clone(),
             file.caller_euid,
         );
-        // The uniqueids the kernel model numbers itself are not the recorded machine's
-        // counter: without recorded ones there is no fork count to serve.
-        let recorded = file.processes.iter().any(|p| p.uniqueid.is_some());
-        let inner = if recorded { inner } else { inner.without_forks() };
-        ReplaySource { origin: file.os, inner }
+        // The recorded counter is served as recorded. Files from before it was written serve
+        // the newest uniqueid read through the model; without recorded uniqueids, none.
+        let from_uniqueids =
+            file.forks.is_none() && file.processes.iter().any(|p| p.uniqueid.is_some());
+        let inner = if from_uniqueids { inner } else { inner.without_forks() };
+        ReplaySource { origin: file.os, inner, forks: file.forks }
     }
 }
 
@@ -81,6 +90,9 @@ impl Source for ReplaySource {
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
         let mut snapshot = self.inner.read()?;
         snapshot.origin = self.origin;
+        if self.forks.is_some() {
+            snapshot.forks = self.forks;
+        }
         Ok(snapshot)
     }
 
