@@ -26,6 +26,18 @@ pub fn open_files_ceiling() -> Option<u64> {
     sysctl_u64(c"kern.maxfilesperproc")
 }
 
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` where set, else `/etc/ssl/cert.pem`, the system roots
+/// as a PEM bundle (see [`super::trusted_roots`] for why not the keychain).
+pub fn trusted_roots() -> super::TrustedRoots {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(Into::into);
+    let (file, dir) = (var("SSL_CERT_FILE"), var("SSL_CERT_DIR"));
+    let files = match (&file, &dir) {
+        (None, None) => vec!["/etc/ssl/cert.pem".into()],
+        _ => file.into_iter().collect(),
+    };
+    super::pem_roots(&files, &dir.into_iter().collect::<Vec<_>>())
+}
+
 pub fn own_process() -> OwnProcess {
     let mut me = OwnProcess {
         max_fds: super::open_files_limit().map(|n| n as f64),

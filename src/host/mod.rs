@@ -12,6 +12,8 @@
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
 //!   the `process_*` metrics.
+//! - [`trusted_roots`]: the system's trusted CA certificates, for client certificates
+//!   verified without a `client_ca_file`.
 //! - [`euid`], [`clock_ticks`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,62 @@ pub enum Binding {
     Libproc,
     /// A procfs mount ([`crate::procfs`]).
     Procfs,
+}
+
+/// The system's trusted root certificates, and the first error met reading them (for the
+/// message when none were found). `SSL_CERT_FILE` and `SSL_CERT_DIR` override the system's
+/// store, as OpenSSL and Go read them.
+///
+/// # Platform-specific behavior
+/// Linux and other Unix systems read the distribution's bundle (rustls-native-certs). macOS
+/// reads `/etc/ssl/cert.pem`, the PEM bundle of the system roots that macOS ships for
+/// LibreSSL and curl, not the keychain: reading the keychain needs Security.framework,
+/// which a binary linked without Apple's SDK (`cargo zigbuild`, how releases are built
+/// here) cannot link. A root added to the keychain by an administrator or MDM is therefore
+/// not trusted unless it is in a bundle named by `SSL_CERT_FILE` (README, Web
+/// configuration).
+pub fn trusted_roots() -> TrustedRoots {
+    os::trusted_roots()
+}
+
+/// What [`trusted_roots`] found.
+#[derive(Debug, Default)]
+pub struct TrustedRoots {
+    /// The certificates, DER; any that do not parse as X.509 are the caller's to skip.
+    pub certs: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// The first error met reading a file, if any.
+    pub error: Option<String>,
+}
+
+/// The certificates of PEM `files`, and of every file in `dirs` (OpenSSL's hashed
+/// directories hold one PEM each); files that cannot be read are reported in `error`, the
+/// rest still read.
+pub fn pem_roots(files: &[std::path::PathBuf], dirs: &[std::path::PathBuf]) -> TrustedRoots {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = TrustedRoots::default();
+    let mut paths = files.to_vec();
+    for dir in dirs {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut found: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+                found.sort();
+                paths.extend(found.into_iter().filter(|p| p.is_file()));
+            }
+            Err(e) => {
+                roots.error.get_or_insert_with(|| format!("{}: {e}", dir.display()));
+            }
+        }
+    }
+    for path in paths {
+        match CertificateDer::pem_file_iter(&path).and_then(|i| i.collect::<Result<Vec<_>, _>>()) {
+            Ok(certs) => roots.certs.extend(certs),
+            Err(e) => {
+                roots.error.get_or_insert_with(|| format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    roots
 }
 
 /// The binding of the OS this was built for: what `--source=auto` reads.
@@ -174,4 +232,35 @@ pub fn raise_open_files_limit() -> Option<u64> {
 /// read it.
 fn count_fds(dir: &str) -> Option<f64> {
     std::fs::read_dir(dir).ok().map(|d| d.count().saturating_sub(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn certs() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/web/certs")
+    }
+
+    #[test]
+    fn pem_roots_reads_bundles_and_directories_and_names_what_it_could_not_read() {
+        // The way macOS reads its roots: one bundle, plus an OpenSSL-style directory.
+        let dir = std::env::temp_dir().join(format!("libproc-pem-roots-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(certs().join("server.crt"), dir.join("a1b2c3d4.0")).unwrap();
+        let roots = pem_roots(&[certs().join("ca.crt")], std::slice::from_ref(&dir));
+        assert_eq!(roots.certs.len(), 2);
+        assert_eq!(roots.error, None);
+        let ca = std::fs::read(certs().join("ca.crt")).unwrap();
+        assert!(String::from_utf8_lossy(&ca).contains("BEGIN CERTIFICATE"));
+
+        // A missing bundle is named; what could be read still is.
+        let missing = dir.join("no-such-bundle.pem");
+        let roots = pem_roots(&[missing.clone(), certs().join("ca.crt")], &[]);
+        assert_eq!(roots.certs.len(), 1);
+        assert!(roots.error.unwrap().contains("no-such-bundle.pem"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -13,6 +13,12 @@ pub fn open_files_ceiling() -> Option<u64> {
     None
 }
 
+/// rustls-native-certs: `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the distribution's bundle.
+pub fn trusted_roots() -> super::TrustedRoots {
+    let found = rustls_native_certs::load_native_certs();
+    super::TrustedRoots { certs: found.certs, error: found.errors.first().map(ToString::to_string) }
+}
+
 pub fn own_process() -> OwnProcess {
     OwnProcess { max_fds: super::open_files_limit().map(|n| n as f64), ..Default::default() }
 }

@@ -177,19 +177,14 @@ fn client_verifier(
     }))
 }
 
-/// The system's trusted roots: `SSL_CERT_FILE` or `SSL_CERT_DIR` when set, else the OS's
-/// store (the keychain's trust settings on macOS, the distribution's bundle on Linux). Roots
-/// that do not parse are left out, as Go's pool leaves them out.
-///
-/// # Platform-specific behavior
-/// On macOS Go asks the platform verifier (Security.framework) about the whole chain; here
-/// the keychain's trusted roots are read once per build and the chain is verified by webpki.
-/// The first error met reading the store comes along, for the message when it gave nothing.
+/// The system's trusted roots ([`crate::host::trusted_roots`]); roots that do not parse are
+/// left out, as Go's pool leaves them out. The first error met reading the store comes
+/// along, for the message when it gave nothing.
 fn system_roots() -> (RootCertStore, Option<String>) {
+    let found = crate::host::trusted_roots();
     let mut roots = RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(found.certs);
-    (roots, found.errors.first().map(ToString::to_string))
+    (roots, found.error)
 }
 
 /// The web config key a PEM was given under: `cert_file` or `cert`, and so on.
