@@ -105,6 +105,7 @@ mod tests {
             limits: Default::default(),
             forks: None,
             threads_max: None,
+            usage_unreadable: Default::default(),
         };
         let users = UserNames::new();
         let mut out = Output::default();

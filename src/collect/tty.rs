@@ -84,6 +84,7 @@ mod tests {
             limits: Default::default(),
             forks: None,
             threads_max: None,
+            usage_unreadable: Default::default(),
         };
         let users = UserNames::new();
         let ctx = Context { snapshot: &snapshot, users: &users };

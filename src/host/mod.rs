@@ -12,7 +12,7 @@
 //! - [`kernel_limits`]: `kern.maxproc` and friends (macOS sysctls, Linux `/proc/sys`).
 //! - [`own_process`]: the exporter's own CPU time, memory, start time and descriptors, for
 //!   the `process_*` metrics.
-//! - [`euid`], [`clock_ticks`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
+//! - [`euid`], [`clock_ticks`], [`page_size`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
 
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +113,13 @@ pub fn euid() -> u32 {
 pub fn clock_ticks() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&t| t > 0)
+}
+
+/// The page size in bytes (`sysconf(_SC_PAGESIZE)`), the unit of Linux's `rss`; `None` if
+/// sysconf fails.
+pub fn page_size() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0)
 }
 
 /// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.

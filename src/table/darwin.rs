@@ -224,6 +224,7 @@ impl<K: Kernel> DarwinSource<K> {
             limits: self.limits.unwrap_or_else(host::kernel_limits),
             forks,
             threads_max: None,
+            usage_unreadable: Default::default(),
         })
     }
 }
@@ -297,6 +298,7 @@ impl From<&ProcBsdShortInfo> for Process {
             start: None,
             uniqueid: None,
             threads: None,
+            usage: None,
         }
     }
 }

@@ -208,6 +208,38 @@ pub struct StartTime {
     pub usec: u64,
 }
 
+/// What one process has used, as its kernel counts it, in the units the collectors want:
+/// nanoseconds of CPU and bytes. Read with the process (Linux: the `stat` line already read;
+/// macOS: `proc_pid_rusage`, §9), or not at all ([`Process::usage`] `None`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time in user mode, nanoseconds.
+    pub user_ns: u64,
+    /// CPU time in the kernel on the process's behalf, nanoseconds.
+    pub system_ns: u64,
+    /// User CPU time of the children this process reaped (waited for), nanoseconds.
+    pub child_user_ns: u64,
+    /// System CPU time of the reaped children, nanoseconds.
+    pub child_system_ns: u64,
+    /// Resident memory, bytes (Linux `rss` pages times the page size; macOS
+    /// `ri_resident_size`). Shared pages count in every process that maps them.
+    pub resident_bytes: u64,
+    /// macOS `ri_phys_footprint` (Activity Monitor's Memory), bytes; `None` on Linux.
+    pub footprint_bytes: Option<u64>,
+    /// Bytes read from and written to storage; `None` where not read (Linux without
+    /// `--collector.resources.io`, or `/proc/PID/io` refused).
+    pub disk: Option<DiskBytes>,
+}
+
+/// Storage traffic of one process, bytes since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskBytes {
+    /// Read (macOS `ri_diskio_bytesread`, Linux `read_bytes`).
+    pub read: u64,
+    /// Written (macOS `ri_diskio_byteswritten`, Linux `write_bytes`).
+    pub written: u64,
+}
+
 /// One process as read from the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Process {
@@ -245,6 +277,9 @@ pub struct Process {
     /// Threads (Linux `Threads:` in `status`); `None` where the source does not read them
     /// (macOS: only task info has them, one more call per process and same-user only).
     pub threads: Option<u32>,
+    /// CPU, memory and disk used; `None` where the source did not read it (counted in
+    /// [`Snapshot::usage_unreadable`]) or does not know it (a recording without it).
+    pub usage: Option<Usage>,
 }
 
 impl Process {
@@ -272,6 +307,7 @@ impl Process {
             start: None,
             uniqueid: None,
             threads: None,
+            usage: None,
         }
     }
 
@@ -337,6 +373,10 @@ pub struct Snapshot {
     pub forks: Option<u64>,
     /// Most threads the kernel allows (Linux `kernel.threads-max`); `None` elsewhere.
     pub threads_max: Option<u64>,
+    /// Processes of the table whose [`Usage`] could not be read, by reason (macOS: another
+    /// user's process while unprivileged is `permission`). Pids not read at all are in
+    /// [`Snapshot::unreadable`] instead.
+    pub usage_unreadable: Unreadable,
 }
 
 impl Snapshot {
