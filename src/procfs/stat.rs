@@ -136,6 +136,16 @@ pub fn parse_status_ids(buf: &[u8]) -> Option<StatusIds> {
     Some(StatusIds { uid, gid, threads })
 }
 
+/// `read_bytes` and `write_bytes` of `/proc/PID/io` (proc(5)): bytes the process made the
+/// storage layer fetch and send, as opposed to `rchar`/`wchar` (any read or write, the page
+/// cache and pipes included).
+pub fn parse_io(buf: &[u8]) -> Option<(u64, u64)> {
+    let mut read = Fields(after_line_key(buf, b"read_bytes:")?);
+    let read_bytes = parse_u64(read.next()?)?;
+    let written = parse_u64(Fields(after_line_key(read.0, b"write_bytes:")?).next()?)?;
+    Some((read_bytes, written))
+}
+
 /// What follows `key` on the first line of `buf` that starts with it, and the rest of `buf`.
 fn after_line_key<'a>(mut buf: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     loop {
@@ -206,6 +216,13 @@ mod tests {
         // Cut before the line (a status longer than the buffer): the ids still parse.
         let cut = &status[..status.len() - 20];
         assert_eq!(parse_status_ids(cut).unwrap().threads, None);
+    }
+
+    #[test]
+    fn io_storage_bytes_not_characters() {
+        let io = b"rchar: 323934931\nwchar: 323929600\nsyscr: 632687\nsyscw: 632675\nread_bytes: 4096\nwrite_bytes: 323932160\ncancelled_write_bytes: 0\n";
+        assert_eq!(parse_io(io), Some((4096, 323_932_160)));
+        assert_eq!(parse_io(b"rchar: 1\nwchar: 2\n"), None);
     }
 
     #[test]

@@ -200,7 +200,7 @@ mod comm_tests {
 }
 
 /// When a process started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StartTime {
     /// Seconds since the Unix epoch.
     pub sec: u64,
@@ -380,6 +380,27 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A privileged root reader's table of `processes` (sorted here), with nothing else, for
+    /// unit tests of what counts them.
+    #[cfg(test)]
+    pub(crate) fn sample(os: Os, mut processes: Vec<Process>) -> Snapshot {
+        processes.sort_by_key(|p| p.pid);
+        Snapshot {
+            os,
+            origin: os,
+            processes,
+            unreadable: Unreadable::default(),
+            privileged: true,
+            caller_euid: 0,
+            ttys: vec![],
+            users: Default::default(),
+            limits: Default::default(),
+            forks: None,
+            threads_max: None,
+            usage_unreadable: Unreadable::default(),
+        }
+    }
+
     /// The process with this pid.
     pub fn find(&self, pid: Pid) -> Option<&Process> {
         self.processes.binary_search_by_key(&pid, |p| p.pid).ok().map(|i| &self.processes[i])
@@ -479,11 +500,18 @@ pub struct SourceConfig {
     pub replay_file: Option<PathBuf>,
     /// `--path.procfs`.
     pub procfs: PathBuf,
+    /// `--collector.resources.io`: procfs reads `PID/io` too.
+    pub disk_io: bool,
 }
 
 impl Default for SourceConfig {
     fn default() -> SourceConfig {
-        SourceConfig { kind: SourceKind::Auto, replay_file: None, procfs: PathBuf::from("/proc") }
+        SourceConfig {
+            kind: SourceKind::Auto,
+            replay_file: None,
+            procfs: PathBuf::from("/proc"),
+            disk_io: false,
+        }
     }
 }
 
@@ -509,7 +537,8 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
         }
         // `Auto` was resolved above.
         SourceKind::Procfs | SourceKind::Auto => {
-            Ok(Box::new(procfs::ProcfsSource::open(&config.procfs)?))
+            let source = procfs::ProcfsSource::open(&config.procfs)?;
+            Ok(Box::new(source.reading_disk_io(config.disk_io)))
         }
         SourceKind::Replay => {
             let path = config.replay_file.as_ref().ok_or_else(|| {

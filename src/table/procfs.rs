@@ -18,12 +18,14 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable, Usage};
+use super::{
+    Comm, DiskBytes, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable, Usage,
+};
 use crate::host::Limits;
 use crate::host::terminals;
 use crate::libproc::Pid;
 use crate::procfs::pidfd::Pidfd;
-use crate::procfs::stat::{parse_stat, parse_status_ids};
+use crate::procfs::stat::{parse_io, parse_stat, parse_status_ids};
 use crate::procfs::{
     self,
     read::{ReadError, Root},
@@ -67,6 +69,8 @@ impl IdSource {
 pub struct ProcfsSource {
     root: Root,
     ids: IdSource,
+    /// Whether `PID/io` is read for the disk figures (`--collector.resources.io`).
+    disk_io: bool,
     /// Processes read through `status` on the pidfd path since the source opened.
     fallbacks: AtomicU64,
     /// Called between the `stat` read and the ids of each process: a test reaps and recycles
@@ -116,6 +120,7 @@ impl ProcfsSource {
         Ok(ProcfsSource {
             root: dir,
             ids: IdSource::Status,
+            disk_io: false,
             fallbacks: AtomicU64::new(0),
             #[cfg(test)]
             between: None,
@@ -130,6 +135,14 @@ impl ProcfsSource {
             pids: Vec::new(),
             ttys: procfs::tty::Namer::new(),
         })
+    }
+
+    /// The same source reading `PID/io` too when `disk_io` (`--collector.resources.io`): one
+    /// more read per process, refused for another user's process without ptrace access
+    /// (that process then has no disk figures; its CPU and memory are still read).
+    pub fn reading_disk_io(mut self, disk_io: bool) -> ProcfsSource {
+        self.disk_io = disk_io;
+        self
     }
 
     /// Where this source reads the ids from.
@@ -151,6 +164,7 @@ impl ProcfsSource {
         let reader = Reader {
             root: &self.root,
             ids: self.ids,
+            disk_io: self.disk_io,
             fallbacks: &self.fallbacks,
             boot_time: self.boot_time,
             clock_ticks: self.clock_ticks,
@@ -240,6 +254,7 @@ impl Source for ProcfsSource {
 struct Reader<'a> {
     root: &'a Root,
     ids: IdSource,
+    disk_io: bool,
     fallbacks: &'a AtomicU64,
     #[cfg(test)]
     between: Option<&'a (dyn Fn(Pid) + Send + Sync)>,
@@ -269,7 +284,7 @@ impl Reader<'_> {
                 break;
             }
             for &pid in &rest[..rest.len().min(BLOCK)] {
-                match self.read_one(pid, &mut buf) {
+                match self.read_one(pid, &mut buf).and_then(|p| self.read_io(p, &mut buf)) {
                     Ok(p) => block.push(p),
                     Err(ReadError::Vanished) => unreadable.vanished += 1,
                     Err(ReadError::Permission) => unreadable.permission += 1,
@@ -283,6 +298,23 @@ impl Reader<'_> {
             out.lock().unwrap_or_else(|p| p.into_inner()).append(&mut block);
         }
         unreadable
+    }
+
+    /// `PID/io` into the process's usage when asked for. Only running out of descriptors
+    /// fails the process: refused, vanished or unparsable, it just has no disk figures.
+    fn read_io(&self, mut process: Process, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
+        if !self.disk_io {
+            return Ok(process);
+        }
+        let disk = match self.root.read_file(process.pid, b"io", buf, 0) {
+            Ok(n) => parse_io(&buf[..n]),
+            Err(ReadError::NoDescriptors) => return Err(ReadError::NoDescriptors),
+            Err(_) => None,
+        };
+        if let Some(usage) = &mut process.usage {
+            usage.disk = disk.map(|(read, written)| DiskBytes { read, written });
+        }
+        Ok(process)
     }
 
     fn read_one(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
