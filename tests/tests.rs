@@ -42,4 +42,6 @@ mod listpids_agrees_with_pgrep;
 #[cfg(target_os = "linux")]
 mod procfs_reads_real_processes;
 #[cfg(target_os = "linux")]
+mod resources_linux;
+#[cfg(target_os = "linux")]
 mod stuck_read;

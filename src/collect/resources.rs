@@ -193,10 +193,14 @@ impl State {
                 disk[0],
                 disk[1],
             ];
-            // Saturating: a process's figures never go down, but a source without identities
-            // (a replay without start times or uniqueids) sees a reused pid as the same
-            // process, and that must add nothing rather than subtract.
-            let d: Figures = std::array::from_fn(|i| now_figures[i].saturating_sub(seen.last[i]));
+            // A figure lower than last time started again from 0: xnu resets the reaped
+            // children's times at exec (§9.4), and a source without identities (a replay
+            // without start times or uniqueids) sees a reused pid as the same process. All of
+            // it is new then; never a subtraction.
+            let d: Figures = std::array::from_fn(|i| match now_figures[i].checked_sub(seen.last[i]) {
+                Some(d) => d,
+                None => now_figures[i],
+            });
             seen.last = now_figures;
             seen.scrape = scrape;
             let comm = comm_key(p.comm);
@@ -515,6 +519,10 @@ mod tests {
         // A new make under the same pid has reaped less so far: it adds, never subtracts.
         let (v, _) = scrape(&r, vec![proc(40, 300, "make", 0, [0, 0, S / 2])], t);
         assert_eq!(v.get(&key("user")), Some(&2.5));
+        // The same make execs (xnu >= 8792 restarts its children's times from 0, §9.4): what
+        // it shows after is new, not a subtraction.
+        let (v, _) = scrape(&r, vec![proc(40, 300, "make", 0, [0, 0, S / 10])], t);
+        assert_eq!(v.get(&key("user")), Some(&2.6));
         // A process that reaped nothing is no parent series.
         assert!(!v.keys().any(|(name, l)| name.contains("children") && l[1] != "make"));
     }
