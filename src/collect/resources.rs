@@ -89,21 +89,29 @@ pub struct Resources {
 }
 
 /// Who a process is, beyond its pid: a pid reused by another process is another identity.
+/// Sixteen bytes, as there is one per live process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Identity {
     pid: Pid,
-    /// `p_uniqueid` where the source read it (macOS).
-    uniqueid: Option<u64>,
-    /// Start time where the source read it (Linux, full BSD info).
-    start: Option<StartTime>,
+    /// `p_uniqueid` where the source read it (macOS), else the start time in microseconds
+    /// (Linux, full BSD info), else 0 (a recording with neither: the pid alone).
+    born: u64,
+}
+
+impl Identity {
+    fn of(p: &Process) -> Identity {
+        let start = |t: StartTime| t.sec.wrapping_mul(1_000_000).wrapping_add(t.usec);
+        Identity { pid: p.pid, born: p.uniqueid.or(p.start.map(start)).unwrap_or(0) }
+    }
 }
 
 /// The figures a live process had at the previous scrape, in [`Figures`] order.
 #[derive(Debug)]
 struct Seen {
     last: Figures,
-    /// The scrape that last saw it; older ones have exited.
-    scrape: u64,
+    /// The scrape that last saw it (its low 32 bits; only equality with the current one
+    /// matters); older ones have exited.
+    scrape: u32,
 }
 
 /// What a process has used, in the order the families read it: user and system CPU (ns),
@@ -119,6 +127,8 @@ struct Group {
     recent: u64,
     /// When a live process was last in it.
     live: Option<Instant>,
+    /// Whether it has been shown: only then must it continue where it was if shown again.
+    shown: bool,
 }
 
 /// The counters kept between scrapes.
@@ -174,7 +184,7 @@ impl State {
         keep: &[Comm],
     ) {
         self.scrape += 1;
-        let scrape = self.scrape;
+        let scrape = self.scrape as u32;
         for group in [&mut self.comm_cpu, &mut self.comm_disk] {
             group.values_mut().for_each(|g| g.recent = 0);
         }
@@ -182,7 +192,7 @@ impl State {
         self.children_cpu.values_mut().for_each(|g| g.recent = 0);
         for p in processes {
             let Some(usage) = p.usage else { continue };
-            let id = Identity { pid: p.pid, uniqueid: p.uniqueid, start: p.start };
+            let id = Identity::of(p);
             let seen = self.processes.entry(id).or_insert(Seen { last: [0; 6], scrape });
             let disk = usage.disk.map_or([seen.last[4], seen.last[5]], |d| [d.read, d.written]);
             let now_figures = [
@@ -210,11 +220,18 @@ impl State {
             credit(&mut self.comm_disk, comm, [d[4], d[5]], now, usage.disk.is_some());
         }
         self.processes.retain(|_, seen| seen.scrape == scrape);
-        let fresh = |g: &Group| g.live.is_some_and(|t| now.duration_since(t) <= forget_after);
-        self.comm_cpu.retain(|k, g| fresh(g) || keep.contains(k));
-        self.comm_disk.retain(|k, g| fresh(g) || keep.contains(k));
-        self.ruid_cpu.retain(|_, g| fresh(g));
-        self.children_cpu.retain(|_, g| fresh(g));
+        // A group with a live process stays. Without one, a group that was shown stays for
+        // forget_after (a series that comes back continues where it was); one never shown is
+        // dropped at once, as nobody saw its value: otherwise a build's thousands of
+        // short-lived parents would each be remembered for an hour.
+        let stays = |g: &Group| {
+            g.live == Some(now)
+                || (g.shown && g.live.is_some_and(|t| now.duration_since(t) <= forget_after))
+        };
+        self.comm_cpu.retain(|k, g| stays(g) || keep.contains(k));
+        self.comm_disk.retain(|k, g| stays(g) || keep.contains(k));
+        self.ruid_cpu.retain(|_, g| stays(g));
+        self.children_cpu.retain(|_, g| stays(g));
     }
 }
 
@@ -246,6 +263,21 @@ fn recent<K: Copy>((key, g): (&K, &Group)) -> (K, (u64, u64)) {
 /// Column `i` of per-group sums as groups (for the gauges, which share the counters' tail).
 fn as_group<K: Copy + Eq + Hash>(sums: &HashMap<K, [u64; 2]>, i: usize) -> HashMap<K, Group> {
     sums.iter().map(|(&k, v)| (k, Group { total: [v[i], 0], ..Group::default() })).collect()
+}
+
+/// [`choose`] over counter groups by [`recent`], marking the chosen ones shown.
+fn choose_counters<K: Ord + Copy + Hash>(
+    groups: &mut HashMap<K, Group>,
+    cap: usize,
+    declared: &[K],
+) -> (Vec<K>, u64) {
+    let chosen = choose(groups.iter().map(recent), cap, declared);
+    for key in &chosen.0 {
+        if let Some(g) = groups.get_mut(key) {
+            g.shown = true;
+        }
+    }
+    chosen
 }
 
 /// Nanoseconds as seconds.
@@ -303,8 +335,16 @@ impl Resources {
         // addition is whole), so a poisoned lock is taken over, not a failure forever.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.update(&snapshot.processes, now, self.forget_after, &self.declared);
-        let state = &*state;
         let k = self.top_k;
+        let comm_cpu = choose_counters(&mut state.comm_cpu, k, &self.declared);
+        let ruid_cpu = choose_counters(&mut state.ruid_cpu, k, &[]);
+        let show_disk = self.io || snapshot.origin == Os::Macos;
+        let comm_disk = match show_disk {
+            true => choose_counters(&mut state.comm_disk, k, &self.declared),
+            false => (Vec::new(), 0),
+        };
+        let children_cpu = choose_counters(&mut state.children_cpu, k, &[]);
+        let state = &*state;
         let comm_label = |c: &Comm| vec![c.to_string()];
         let user_label = |uid: &u32| vec![uid.to_string(), ctx.user_name(*uid)];
 
@@ -313,17 +353,15 @@ impl Resources {
             "CPU time used per command name by every process seen in it while it had the name (exited ones as of the last scrape that saw them): the top K by CPU used since the previous scrape, and the names declared with --collector.comm.names.",
             &["comm", "mode"],
         );
-        let chosen = choose(state.comm_cpu.iter().map(recent), k, &self.declared);
         let modes = Some(["user", "system"]);
-        push_groups(out, family, &state.comm_cpu, chosen, modes, seconds, comm_label);
+        push_groups(out, family, &state.comm_cpu, comm_cpu, modes, seconds, comm_label);
 
         let family = counter(
             "libproc_ruid_cpu_seconds_total",
             "CPU time used per real uid by every process seen with it: the top K by CPU used since the previous scrape.",
             &["uid", "user", "mode"],
         );
-        let chosen = choose(state.ruid_cpu.iter().map(recent), k, &[]);
-        push_groups(out, family, &state.ruid_cpu, chosen, modes, seconds, user_label);
+        push_groups(out, family, &state.ruid_cpu, ruid_cpu, modes, seconds, user_label);
 
         let mut by_comm: HashMap<Comm, [u64; 2]> = HashMap::new();
         let mut by_ruid: HashMap<u32, [u64; 2]> = HashMap::new();
@@ -333,7 +371,7 @@ impl Resources {
             readable += 1;
             let add = |sums: &mut [u64; 2]| {
                 sums[0] = sums[0].saturating_add(usage.resident_bytes);
-                sums[1] = sums[1].saturating_add(usage.footprint_bytes.unwrap_or(0));
+                sums[1] = sums[1].saturating_add(usage.footprint_bytes);
             };
             add(by_comm.entry(comm_key(p.comm)).or_default());
             add(by_ruid.entry(p.ruid).or_default());
@@ -366,8 +404,7 @@ impl Resources {
             push_groups(out, family, &groups, chosen, None, bytes, user_label);
         }
 
-        if self.io || snapshot.origin == Os::Macos {
-            let chosen = choose(state.comm_disk.iter().map(recent), k, &self.declared);
+        if show_disk {
             for (i, name, help) in [
                 (0, "libproc_comm_disk_read_bytes_total", "Bytes read from storage per command name by every process seen in it (macOS ri_diskio_bytesread; Linux read_bytes of /proc/PID/io with --collector.resources.io): the top K by bytes moved since the previous scrape, and the declared names."),
                 (1, "libproc_comm_disk_written_bytes_total", "Bytes written to storage per command name by every process seen in it (macOS ri_diskio_byteswritten; Linux write_bytes of /proc/PID/io): the top K by bytes moved since the previous scrape, and the declared names."),
@@ -378,7 +415,7 @@ impl Resources {
                     .map(|(&c, g)| (c, Group { total: [g.total[i], 0], ..Group::default() }))
                     .collect();
                 let family = counter(name, help, &["comm"]);
-                push_groups(out, family, &groups, chosen.clone(), None, bytes, comm_label);
+                push_groups(out, family, &groups, comm_disk.clone(), None, bytes, comm_label);
             }
         }
 
@@ -387,9 +424,8 @@ impl Resources {
             "CPU time of the children each parent waited for after they exited (macOS ri_child_user_time/ri_child_system_time; Linux cutime/cstime), per parent pid and name: the top K by what was added since the previous scrape. Children a parent does not wait for (SIGCHLD ignored) are not counted.",
             &["ppid", "parent", "mode"],
         );
-        let chosen = choose(state.children_cpu.iter().map(recent), k, &[]);
         let parent_label = |(pid, c): &(Pid, Comm)| vec![pid.to_string(), c.to_string()];
-        push_groups(out, family, &state.children_cpu, chosen, modes, seconds, parent_label);
+        push_groups(out, family, &state.children_cpu, children_cpu, modes, seconds, parent_label);
 
         out.families.push(Family::single(
             "libproc_resource_readable_processes",
@@ -556,6 +592,18 @@ mod tests {
         assert_eq!(comm_cpu(&v, "sshd", "user"), 1.0, "declared: never restarts lower");
         let state = r.state.lock().unwrap();
         assert!(state.processes.is_empty() && state.ruid_cpu.is_empty());
+    }
+
+    #[test]
+    fn a_group_never_shown_is_dropped_with_its_last_process_a_shown_one_is_remembered() {
+        let r = resources(1, &[]);
+        let t = Instant::now();
+        let table = vec![proc(2, 1, "big", 0, [9 * S, 0, 0]), proc(3, 1, "small", 0, [S, 0, 0])];
+        scrape(&r, table, t);
+        scrape(&r, vec![], t + Duration::from_secs(1));
+        let state = r.state.lock().unwrap();
+        let comms: Vec<String> = state.comm_cpu.keys().map(|c| c.to_string()).collect();
+        assert_eq!(comms, ["big"], "small was never shown: nobody can see it restart");
     }
 
     #[test]

@@ -404,7 +404,7 @@ impl Reader<'_> {
                 child_user_ns: ticks_to_ns(stat.cutime, self.clock_ticks),
                 child_system_ns: ticks_to_ns(stat.cstime, self.clock_ticks),
                 resident_bytes: stat.rss_pages.saturating_mul(self.page_size),
-                footprint_bytes: None,
+                footprint_bytes: 0,
                 disk: None,
             }),
         })
@@ -532,7 +532,7 @@ mod tests {
         assert_eq!((usage.user_ns, usage.system_ns), (250 * tick, 50 * tick));
         assert_eq!((usage.child_user_ns, usage.child_system_ns), (70 * tick, 30 * tick));
         assert_eq!(usage.resident_bytes, 300 * crate::host::page_size().unwrap());
-        assert_eq!((usage.footprint_bytes, usage.disk), (None, None));
+        assert_eq!((usage.footprint_bytes, usage.disk), (0, None));
         assert_eq!(ticks_to_ns(u64::MAX, 1), u64::MAX, "saturates, does not wrap");
     }
 }
