@@ -128,10 +128,11 @@ impl Config {
         let collectors = collectors(&cli.collectors)?;
         // The one setting a source needs: what the resources collector shows decides what
         // procfs reads.
-        let disk_io = collectors.iter().any(|(definition, settings)| {
-            definition.name == collect::resources::DEFINITION.name
-                && settings.get(&collect::resources::IO) != 0
-        });
+        let resources = collectors
+            .iter()
+            .find(|(definition, _)| definition.name == collect::resources::DEFINITION.name);
+        let disk_io = resources.is_some_and(|(_, s)| s.get(&collect::resources::IO) != 0);
+        let usage = resources.is_some();
         let header_read_timeout = parse_duration(&cli.header_read_timeout)
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
             .ok_or_else(|| {
@@ -176,6 +177,7 @@ impl Config {
                 replay_file: cli.replay_file.clone(),
                 procfs: cli.procfs.clone(),
                 disk_io,
+                usage,
             },
             log_level,
             log_format,

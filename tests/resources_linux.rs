@@ -100,11 +100,16 @@ fn start(program: &Path, mode: &str) -> (Helper, f64) {
     (Helper(child), figure)
 }
 
-/// One scrape of this machine's /proc with only `resources`, nothing declared.
-fn scrape() -> String {
+/// An exporter of this machine's /proc with only `resources`, nothing declared, that has
+/// scraped once: the families rank groups by what they used since the previous scrape, and
+/// an exporter runs before the processes it is asked about start (at its first scrape every
+/// process's whole life is new, and long-lived daemons come first).
+fn running_exporter() -> Exporter {
     let source = ProcfsSource::open(Path::new("/proc")).unwrap();
     let resources = collect::find("resources").unwrap().default_instance();
-    Exporter::new(Box::new(source), vec![resources], false).scrape(None)
+    let exporter = Exporter::new(Box::new(source), vec![resources], false);
+    exporter.scrape(None);
+    exporter
 }
 
 /// `user` + `system` of a `mode`-labelled family's series with `labels`.
@@ -128,9 +133,10 @@ fn assert_within(what: &str, got: f64, want: f64, lo: f64, hi: f64) {
 #[test]
 fn a_child_burning_2s_of_cpu_shows_in_its_commands_counter() {
     let dir = TempDir::new("resources-burn");
+    let exporter = running_exporter();
     let (_child, own) = start(&build(&dir, "rsburn"), "burn");
     assert!(own >= 2.0, "the helper burned {own} s");
-    let body = scrape();
+    let body = exporter.scrape(None);
     let cpu = both_modes(&body, "libproc_comm_cpu_seconds_total", "comm=\"rsburn\"");
     assert_within("libproc_comm_cpu_seconds_total{comm=\"rsburn\"}", cpu, own, 0.9, 1.1);
 }
@@ -138,8 +144,9 @@ fn a_child_burning_2s_of_cpu_shows_in_its_commands_counter() {
 #[test]
 fn a_child_touching_200_mib_shows_in_its_commands_resident_bytes() {
     let dir = TempDir::new("resources-touch");
+    let exporter = running_exporter();
     let (_child, touched) = start(&build(&dir, "rstouch"), "touch");
-    let body = scrape();
+    let body = exporter.scrape(None);
     let resident = sample(&body, "libproc_comm_resident_bytes", "comm=\"rstouch\"").unwrap();
     assert_within("libproc_comm_resident_bytes{comm=\"rstouch\"}", resident, touched, 0.9, 1.1);
 }
@@ -147,9 +154,10 @@ fn a_child_touching_200_mib_shows_in_its_commands_resident_bytes() {
 #[test]
 fn a_parent_that_reaped_200_children_shows_their_cpu_as_its_childrens() {
     let dir = TempDir::new("resources-reap");
+    let exporter = running_exporter();
     let (child, reaped) = start(&build(&dir, "rsreaper"), "reap");
     assert_within("the helper's RUSAGE_CHILDREN", reaped, 2.0, 0.9, 1.1);
-    let body = scrape();
+    let body = exporter.scrape(None);
     let labels = format!("ppid=\"{}\",parent=\"rsreaper\"", child.0.id());
     let cpu = both_modes(&body, "libproc_ppid_children_cpu_seconds_total", &labels);
     assert_within("libproc_ppid_children_cpu_seconds_total", cpu, reaped, 0.9, 1.1);

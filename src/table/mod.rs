@@ -504,6 +504,9 @@ pub struct SourceConfig {
     pub procfs: PathBuf,
     /// `--collector.resources.io`: procfs reads `PID/io` too.
     pub disk_io: bool,
+    /// The `resources` collector runs: libproc reads each readable process's usage (one
+    /// call each; procfs has it in `stat` anyway).
+    pub usage: bool,
 }
 
 impl Default for SourceConfig {
@@ -513,6 +516,7 @@ impl Default for SourceConfig {
             replay_file: None,
             procfs: PathBuf::from("/proc"),
             disk_io: false,
+            usage: false,
         }
     }
 }
@@ -535,7 +539,7 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
         SourceKind::Libproc => {
             let kernel = libproc::host_kernel()
                 .map_err(|e| Error::Unsupported(format!("--source=libproc: {e}")))?;
-            Ok(Box::new(darwin::DarwinSource::host(kernel)))
+            Ok(Box::new(darwin::DarwinSource::host(kernel).reading_usage(config.usage)))
         }
         // `Auto` was resolved above.
         SourceKind::Procfs | SourceKind::Auto => {
