@@ -11,7 +11,7 @@ use libproc_exporter::metrics::Exporter;
 use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 use libproc_exporter::table::replay;
 
-use crate::common::{fixture, require_tool, sample};
+use crate::common::{fixture, promtool_check_metrics, require_tool, sample};
 
 /// Every collector, `pgrp` included, in registry order, with their default settings but
 /// for `changes` (setting, value).
@@ -93,23 +93,8 @@ fn golden_metrics_of_a_recorded_mac() {
 #[test]
 #[ignore = "needs promtool (scripts/setup.sh installs it)"]
 fn golden_file_passes_promtool_check_metrics() {
-    let promtool = require_tool("promtool", "apt-get install prometheus");
-    let path = fixture("golden/mac.prom");
-    let text = std::fs::read(&path).unwrap();
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&text).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "promtool check metrics failed:\n{report}");
-    assert!(report.trim().is_empty(), "promtool has lint findings:\n{report}");
+    let text = std::fs::read(fixture("golden/mac.prom")).unwrap();
+    promtool_check_metrics(&text);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod golden;
 mod label_stability;
 mod prometheus_e2e;
 mod replay;
+mod resources_names;
 mod sim_costs;
 mod sim_kernel;
 mod single_flight;
