@@ -2,15 +2,13 @@
 //! backslashes, newlines, braces, `=` and bytes that are not UTF-8 come out as escaped label
 //! values Prometheus reads back, one series per label set, and promtool accepts the page.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use libproc_exporter::collect;
 use libproc_exporter::metrics::Exporter;
-use libproc_exporter::table::{
-    self, Comm, DiskBytes, Os, Process, Snapshot, Source, State, Unreadable, Usage,
-};
+use libproc_exporter::table::{self, Comm, DiskBytes, Os, Process, Snapshot, Source, Usage};
 
-use crate::common::promtool_check_metrics;
+use crate::common::{fixture, promtool_check_metrics};
 
 /// Command names a process can give itself (`prctl(PR_SET_NAME)`, `exec` of any file name),
 /// each at most the 15 bytes kernels keep.
@@ -24,10 +22,24 @@ const HOSTILE: &[&[u8]] = &[
     b"",
 ];
 
-/// One fixed table, served again at every scrape with a second more CPU for everyone.
+/// One fixed table, served again at every scrape with a second more CPU for everyone: the
+/// recorded Mac's snapshot with its processes replaced by hostile ones.
 struct Hostile {
     scrapes: u64,
-    os: Os,
+    base: Snapshot,
+}
+
+impl Hostile {
+    fn new(os: Os) -> Hostile {
+        let mut replay = table::replay::open(&fixture("snapshots/mac.json")).unwrap();
+        let mut base = replay.snapshot().unwrap();
+        (base.os, base.origin, base.privileged) = (os, os, true);
+        // User names as hostile as the commands (a password database says what it says).
+        base.users = (0..HOSTILE.len() as u32)
+            .map(|i| (500 + i, String::from_utf8_lossy(HOSTILE[i as usize]).into_owned()))
+            .collect();
+        Hostile { scrapes: 0, base }
+    }
 }
 
 impl Source for Hostile {
@@ -38,58 +50,29 @@ impl Source for Hostile {
     fn snapshot(&mut self) -> Result<Snapshot, table::Error> {
         self.scrapes += 1;
         let second = 1_000_000_000 * self.scrapes;
-        let processes = HOSTILE
+        let mut snapshot = self.base.clone();
+        let template = snapshot.processes[1].clone();
+        snapshot.processes = HOSTILE
             .iter()
             .enumerate()
-            .map(|(i, &name)| {
-                let pid = 100 + i as i32;
-                Process {
-                    pid,
-                    ppid: 1,
-                    pgid: pid,
-                    euid: 500 + i as u32,
-                    ruid: 500 + i as u32,
-                    svuid: 0,
-                    egid: 0,
-                    rgid: 0,
-                    tty: None,
-                    state: State::Sleeping,
-                    bsd_status: None,
-                    comm: Comm::new(name),
-                    flags: None,
-                    start: None,
-                    uniqueid: Some(1000 + i as u64),
-                    threads: None,
-                    usage: Some(Usage {
-                        user_ns: second,
-                        system_ns: second / 2,
-                        child_user_ns: second,
-                        child_system_ns: 0,
-                        resident_bytes: 1 << 20,
-                        footprint_bytes: 1 << 19,
-                        disk: Some(DiskBytes { read: 4096, written: 8192 }),
-                    }),
-                }
+            .map(|(i, &name)| Process {
+                pid: 100 + i as i32,
+                ruid: 500 + i as u32,
+                comm: Comm::new(name),
+                uniqueid: Some(1000 + i as u64),
+                usage: Some(Usage {
+                    user_ns: second,
+                    system_ns: second / 2,
+                    child_user_ns: second,
+                    child_system_ns: 0,
+                    resident_bytes: 1 << 20,
+                    footprint_bytes: 1 << 19,
+                    disk: Some(DiskBytes { read: 4096, written: 8192 }),
+                }),
+                ..template.clone()
             })
             .collect();
-        // User names as hostile as the commands (a password database says what it says).
-        let users: BTreeMap<u32, String> = (0..HOSTILE.len() as u32)
-            .map(|i| (500 + i, String::from_utf8_lossy(HOSTILE[i as usize]).into_owned()))
-            .collect();
-        Ok(Snapshot {
-            os: self.os,
-            origin: self.os,
-            processes,
-            unreadable: Unreadable::default(),
-            privileged: true,
-            caller_euid: 0,
-            ttys: vec![],
-            users,
-            limits: Default::default(),
-            forks: None,
-            threads_max: None,
-            usage_unreadable: Unreadable::default(),
-        })
+        Ok(snapshot)
     }
 }
 
@@ -102,7 +85,7 @@ fn escaped(value: &str) -> String {
 fn hostile_command_and_user_names_are_escaped_once_each_and_promtool_reads_them() {
     for os in [Os::Macos, Os::Linux] {
         let resources = collect::find("resources").unwrap().default_instance();
-        let exporter = Exporter::new(Box::new(Hostile { scrapes: 0, os }), vec![resources], false);
+        let exporter = Exporter::new(Box::new(Hostile::new(os)), vec![resources], false);
         exporter.scrape(None);
         let body = exporter.scrape(None);
         promtool_check_metrics(body.as_bytes());
