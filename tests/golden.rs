@@ -11,7 +11,7 @@ use libproc_exporter::metrics::Exporter;
 use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
 use libproc_exporter::table::replay;
 
-use crate::common::{fixture, promtool_check_metrics, require_tool, sample};
+use crate::common::{fixture, promtool_check_metrics, sample};
 
 /// Every collector, `pgrp` included, in registry order, with their default settings but
 /// for `changes` (setting, value).

@@ -14,6 +14,8 @@ mod label_stability;
 mod prometheus_e2e;
 mod replay;
 mod resources_names;
+// Real processes on this machine (Linux /proc, or a Mac's proc_pid_rusage); needs cc.
+mod resources_real;
 mod sim_costs;
 mod sim_kernel;
 mod single_flight;
@@ -42,7 +44,5 @@ mod linux_tree;
 mod listpids_agrees_with_pgrep;
 #[cfg(target_os = "linux")]
 mod procfs_reads_real_processes;
-#[cfg(target_os = "linux")]
-mod resources_linux;
 #[cfg(target_os = "linux")]
 mod stuck_read;

@@ -1,8 +1,9 @@
-//! `resources` against real processes: what a child's own `getrusage` says it used is what
-//! its command's counters show, its touched memory is its command's resident bytes, and the
-//! children a parent reaped are its children's CPU. The helpers are a small C program (the
-//! process under test must not be this test binary, whose threads run other tests), built
-//! under three names so each has a command name of its own.
+//! `resources` against real processes, on Linux (`/proc`) and on a Mac (`proc_pid_rusage`,
+//! where it checks the Mach tick conversion, §9.6): what a child's own `getrusage` says it
+//! used is what its command's counters show, its touched memory is its command's resident
+//! bytes, and the children a parent reaped are its children's CPU. The helpers are a small C
+//! program (the process under test must not be this test binary, whose threads run other
+//! tests), built under three names so each has a command name of its own.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use libproc_exporter::collect;
 use libproc_exporter::metrics::Exporter;
-use libproc_exporter::table::procfs::ProcfsSource;
+use libproc_exporter::table::{self, SourceConfig};
 
 use crate::common::{TempDir, require_tool, sample};
 
@@ -100,14 +101,14 @@ fn start(program: &Path, mode: &str) -> (Helper, f64) {
     (Helper(child), figure)
 }
 
-/// An exporter of this machine's /proc with only `resources`, nothing declared, that has
+/// An exporter of this machine's table (its native source) with only `resources`, nothing declared, that has
 /// scraped once: the families rank groups by what they used since the previous scrape, and
 /// an exporter runs before the processes it is asked about start (at its first scrape every
 /// process's whole life is new, and long-lived daemons come first).
 fn running_exporter() -> Exporter {
-    let source = ProcfsSource::open(Path::new("/proc")).unwrap();
+    let source = table::open(&SourceConfig { usage: true, ..SourceConfig::default() }).unwrap();
     let resources = collect::find("resources").unwrap().default_instance();
-    let exporter = Exporter::new(Box::new(source), vec![resources], false);
+    let exporter = Exporter::new(source, vec![resources], false);
     exporter.scrape(None);
     exporter
 }
