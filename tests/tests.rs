@@ -14,6 +14,7 @@ mod label_stability;
 mod prometheus_e2e;
 mod replay;
 mod resources_names;
+mod resources_sim;
 // Real processes on this machine (Linux /proc, or a Mac's proc_pid_rusage); needs cc.
 mod resources_real;
 mod sim_costs;

@@ -19,6 +19,14 @@
 //! Flavor 17 (`PROC_PIDUNIQIDENTIFIERINFO`, §3.10) is modelled with the kernel's fork
 //! counter: every process inserted without a `uniqueid` (every [`SimTable::fork`]) takes the
 //! next one, as `forkproc` does, and exec keeps it.
+//!
+//! Callnum 9 (`proc_pid_rusage`, §9.8) is `rusage.rs`: each process's [`SimRusage`], which
+//! a reap adds to the reaper's children's times and an exec clears, the same-euid rule, and
+//! a kernel tick rate (24 MHz by default, as on Apple Silicon) that a reader must convert.
+
+mod rusage;
+
+pub use rusage::SimRusage;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -27,10 +35,11 @@ use super::pidinfo::{Pod, ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, ProcUniqI
 use super::{
     Errno, Kernel, NODEV, PROC_ALL_PIDS, PROC_CALLNUM_KERNMSGBUF, PROC_CALLNUM_LISTPIDS,
     PROC_CALLNUM_PIDFDINFO, PROC_CALLNUM_PIDFILEPORTINFO, PROC_CALLNUM_PIDINFO,
-    PROC_CALLNUM_SETCONTROL, PROC_FLAG_CONTROLT, PROC_FLAG_CTTY, PROC_FLAG_INEXIT,
-    PROC_FLAG_SLEADER, PROC_KDBG_ONLY, PROC_PGRP_ONLY, PROC_PIDPATHINFO, PROC_PIDPATHINFO_MAXSIZE,
-    PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO, PROC_PIDUNIQIDENTIFIERINFO,
-    PROC_PPID_ONLY, PROC_RUID_ONLY, PROC_TTY_ONLY, PROC_UID_ONLY, Pid, SRUN, SSTOP, SZOMB,
+    PROC_CALLNUM_PIDRUSAGE, PROC_CALLNUM_SETCONTROL, PROC_FLAG_CONTROLT, PROC_FLAG_CTTY,
+    PROC_FLAG_INEXIT, PROC_FLAG_SLEADER, PROC_KDBG_ONLY, PROC_PGRP_ONLY, PROC_PIDPATHINFO,
+    PROC_PIDPATHINFO_MAXSIZE, PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO,
+    PROC_PIDUNIQIDENTIFIERINFO, PROC_PPID_ONLY, PROC_RUID_ONLY, PROC_TTY_ONLY, PROC_UID_ONLY, Pid,
+    SRUN, SSTOP, SZOMB,
 };
 
 /// `PROC_PIDTASKALLINFO`: bsd info followed by task info.
@@ -103,6 +112,9 @@ pub struct SimProc {
     pub task: Option<Box<ProcTaskInfo>>,
     /// `p_uniqueid` (§3.10): 0 until the table numbers it at insert; kernel_task keeps 0.
     pub uniqueid: u64,
+    /// What `proc_pid_rusage` reports (§9.8); `None` for a replayed process the recorder
+    /// could not read, which answers ESRCH as it did then.
+    pub rusage: Option<SimRusage>,
 }
 
 impl SimProc {
@@ -137,6 +149,7 @@ impl SimProc {
             kdebug: false,
             task: None,
             uniqueid: 0,
+            rusage: Some(SimRusage::default()),
         }
     }
 
@@ -363,6 +376,8 @@ impl SimTable {
         child.status = SRUN;
         child.flags &= !PROC_FLAG_INEXIT;
         child.uniqueid = 0;
+        // A new process has used nothing yet and reaped nothing (§9.8).
+        child.rusage = Some(SimRusage::default());
         self.clock += 1;
         child.start_sec = 1_732_800_000 + self.clock;
         self.insert(child).expect("next_pid returns a free pid");
@@ -386,6 +401,10 @@ impl SimTable {
         if let Some(entry) = self.procs.get_mut(pid) {
             entry.proc.comm = c_field(comm);
             entry.proc.name = c_field(comm);
+            // xnu 8792 and later start the reaped children's times again from 0 (§9.4).
+            if let Some(rusage) = &mut entry.proc.rusage {
+                (rusage.child_user_ticks, rusage.child_system_ticks) = (0, 0);
+            }
             self.live.retain(|&p| p != pid);
             self.live.push(pid);
         }
@@ -419,8 +438,15 @@ impl SimTable {
         }
     }
 
-    /// The parent reaps zombie `pid`: it is gone.
+    /// The parent reaps zombie `pid`: it is gone, and its parent gains its CPU times and its
+    /// reaped children's (§9.4).
     pub fn reap(&mut self, pid: Pid) {
+        let dead = self.procs.get(pid).filter(|e| e.phase == Phase::Dead);
+        if let Some((ppid, Some(child))) = dead.map(|e| (e.proc.ppid, e.proc.rusage)) {
+            if let Some(Some(parent)) = self.procs.get_mut(ppid).map(|e| &mut e.proc.rusage) {
+                parent.add_reaped(&child);
+            }
+        }
         if self.procs.get(pid).is_some_and(|e| e.phase == Phase::Dead) {
             self.procs.remove(pid);
             self.zombies.retain(|&p| p != pid);
@@ -561,6 +587,10 @@ pub struct SimKernel {
     caller_euid: u32,
     entitled: bool,
     macf: Option<MacPolicy>,
+    /// `hw.tbfrequency`: Mach ticks a second (§9.6).
+    timebase_hz: u64,
+    /// The newest `RUSAGE_INFO_V*` flavor this kernel knows; `None`: no callnum 9 at all.
+    rusage_max_flavor: Option<u32>,
 }
 
 impl SimKernel {
@@ -571,7 +601,26 @@ impl SimKernel {
             caller_euid,
             entitled: false,
             macf: None,
+            // Apple Silicon's 24 MHz (§9.6): a tick is not a nanosecond, so a reader that
+            // forgets to convert is caught.
+            timebase_hz: 24_000_000,
+            // RUSAGE_INFO_V6, xnu-8792 (macOS 13) and later (§9.2).
+            rusage_max_flavor: Some(6),
         }
+    }
+
+    /// The Mach tick rate this kernel reports (`hw.tbfrequency`): 24 MHz unless set, 10^9
+    /// as on Intel, where a tick is a nanosecond (§9.6).
+    pub fn with_timebase_hz(mut self, hz: u64) -> SimKernel {
+        self.timebase_hz = hz;
+        self
+    }
+
+    /// The newest `proc_pid_rusage` flavor this kernel knows (§9.2: 2 from macOS 10.9 to
+    /// 10.9.x, 6 from macOS 13); `None` models a kernel without callnum 9, older than 10.9.
+    pub fn with_rusage_max_flavor(mut self, flavor: Option<u32>) -> SimKernel {
+        self.rusage_max_flavor = flavor;
+        self
     }
 
     /// Grants `com.apple.private.kernel.global-proc-info` (passes the same-euid check).
@@ -816,6 +865,7 @@ impl Kernel for SimKernel {
         match callnum {
             PROC_CALLNUM_LISTPIDS => self.listpids(table, &call, buf),
             PROC_CALLNUM_PIDINFO => self.pidinfo(table, &call, buf),
+            PROC_CALLNUM_PIDRUSAGE => self.pid_rusage(table, &call, buf),
             PROC_CALLNUM_PIDFDINFO | PROC_CALLNUM_PIDFILEPORTINFO => {
                 // No live process: ESRCH (no zombie lookup); otherwise the same-user check,
                 // then EINVAL, since no descriptor or fileport exists here.
@@ -832,6 +882,10 @@ impl Kernel for SimKernel {
             PROC_CALLNUM_SETCONTROL => Err(Errno::EINVAL),
             _ => Err(Errno::EINVAL),
         }
+    }
+
+    fn timebase_hz(&self) -> Option<u64> {
+        Some(self.timebase_hz)
     }
 }
 
