@@ -211,7 +211,10 @@ pub struct StartTime {
 /// What one process has used, as its kernel counts it, in the units the collectors want:
 /// nanoseconds of CPU and bytes. Read with the process (Linux: the `stat` line already read;
 /// macOS: `proc_pid_rusage`, §9), or not at all ([`Process::usage`] `None`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// A snapshot file (v2) holds it as it is, per process (`usage`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Usage {
     /// CPU time in user mode, nanoseconds.
     pub user_ns: u64,
@@ -230,11 +233,13 @@ pub struct Usage {
     pub footprint_bytes: u64,
     /// Bytes read from and written to storage; `None` where not read (Linux without
     /// `--collector.resources.io`, or `/proc/PID/io` refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskBytes>,
 }
 
 /// Storage traffic of one process, bytes since it started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DiskBytes {
     /// Read (macOS `ri_diskio_bytesread`, Linux `read_bytes`).
     pub read: u64,
