@@ -99,6 +99,13 @@ impl Kernel for Uncounted {
         result
     }
 
+    fn getsid(&self, pid: i32) -> Result<i32, Errno> {
+        PAUSED.store(true, Ordering::Relaxed);
+        let result = self.0.getsid(pid);
+        PAUSED.store(false, Ordering::Relaxed);
+        result
+    }
+
     fn timebase_hz(&self) -> Option<u64> {
         self.0.timebase_hz()
     }

@@ -11,6 +11,8 @@
 #   ruby, shellcheck, wrk, curl, openssl, procps                  (deploy scripts, load, TLS)
 #   git, tar                                                      (deploy/release.sh's test)
 #   zizmor           from PyPI, pinned                            (lints .github/workflows)
+#   node, npm        Debian's; then dashboards/schema's packages   (the dashboards against
+#                    (@grafana/schema, typescript; npm ci)          Grafana's published model)
 set -euo pipefail
 
 need_apt=()
@@ -27,6 +29,8 @@ have llvm-nm || need_apt+=(llvm)
 have systemd-analyze || need_apt+=(systemd)
 have git || need_apt+=(git)
 have tar || need_apt+=(tar)
+have node || need_apt+=(nodejs)
+have npm || need_apt+=(npm)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -46,4 +50,10 @@ have cargo-zigbuild || cargo install --quiet --locked cargo-zigbuild
 ZIZMOR_VERSION=1.32.0
 [[ "$(zizmor --version 2>/dev/null)" == "zizmor $ZIZMOR_VERSION" ]] ||
     python3 -m pip install --quiet "zizmor==$ZIZMOR_VERSION"
+# Grafana's published dashboard model and the compiler that checks dashboards/*.json against
+# it (tests/deploy/dashboard.rs), pinned by dashboards/schema/package-lock.json. `npm ls`
+# fails when what is installed does not match it.
+schema="$(cd "$(dirname "$0")/.." && pwd)/dashboards/schema"
+npm ls --prefix "$schema" >/dev/null 2>&1 ||
+    npm ci --prefix "$schema" --no-audit --no-fund --silent
 echo "setup: all test tools present"

@@ -228,18 +228,47 @@ pub fn table(snapshot: &Snapshot, pids: &[Pid]) -> String {
     text
 }
 
-/// Runs `record`: the current table as a snapshot file, written to `output` (created or
-/// truncated) or to standard output.
-pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
+/// The snapshot `record` writes: the source's, and every process's uniqueid where the source
+/// has them.
+pub fn recording(source: &mut dyn Source) -> Result<Snapshot, CommandError> {
     let mut snapshot = source.snapshot().map_err(CommandError::Snapshot)?;
     // A scrape reads one uniqueid (the newest process's); a recording keeps every process's,
-    // one more call each, where the source has them (§3.10).
-    if let (Some(kernel), Some(_)) = (source.kernel(), snapshot.forks) {
+    // one more call each, where the source has them (§3.10). Not only when the scrape found a
+    // fork count: its few tries all miss when the newest processes were reaped meanwhile.
+    if let Some(kernel) = source.kernel() {
         for p in &mut snapshot.processes {
             let info = crate::libproc::pid_uniqid_info(kernel, p.pid, true);
             p.uniqueid = info.ok().map(|info| info.p_uniqueid);
         }
+    } else {
+        // The leftover reads date some processes by uniqueid; a file has all or none.
+        snapshot.processes.iter_mut().for_each(|p| p.uniqueid = None);
     }
+    // A scrape asks getsid only where the leftover test needs it; a recording keeps every
+    // live process's session (zombies have none to give, §10.1), one more call each.
+    if let Some(kernel) = source.kernel() {
+        // getsid(0) would answer the caller's own session, not kernel_task's (§10.1).
+        for p in snapshot.processes.iter_mut().filter(|p| p.sid.is_none() && p.pid != 0) {
+            p.sid = kernel.getsid(p.pid).ok();
+        }
+        // Likewise the start time, where full BSD info answers (one's own processes, or all
+        // as root, §10.3): a scrape reads it only for leftovers, and which processes are
+        // leftovers can differ between the recording run and a replay of a table that
+        // changed while it was read. So the file has it for every readable process.
+        for p in snapshot.processes.iter_mut().filter(|p| p.start.is_none()) {
+            if let Ok(info) = crate::libproc::pid_bsd_info(kernel, p.pid, true) {
+                // Only from the process the snapshot read (a reused pid, a setuid exec).
+                p.start = crate::table::darwin::start_of(&info, p);
+            }
+        }
+    }
+    Ok(snapshot)
+}
+
+/// Runs `record`: the current table as a snapshot file, written to `output` (created or
+/// truncated) or to standard output.
+pub fn record(source: &mut dyn Source, output: Option<&Path>) -> Result<(), CommandError> {
+    let snapshot = recording(source)?;
     let text = crate::table::snapshot_file::to_json(&snapshot, &UserNames::new());
     match output {
         Some(path) => {

@@ -34,8 +34,8 @@
 //!   its own deadline; `selection` reads `collect[]`/`exclude[]`; `gzip` negotiates and
 //!   compresses; `rate_limit` is the token bucket; `web_state` is the web config in force
 //!   and its SIGHUP reload; [`web_config`](server::web_config) parses the file;
-//!   [`tls`](server::tls) builds rustls (`sans`: client names; `reload`: certificate
-//!   rotation); [`auth`](server::auth) checks basic auth (`basic`: the header; `hash`: bcrypt
+//!   [`tls`](server::tls) builds rustls (`client`: client-certificate verifiers; `sans`:
+//!   client names; `reload`: certificate rotation); [`auth`](server::auth) checks basic auth (`basic`: the header; `hash`: bcrypt
 //!   costs; `pool`: the bcrypt threads and verdict cache). Durations in flags and the web
 //!   config are read by the leaf `duration`, which `config` shares.
 //! - [`daemon`]: from a valid config to a running server (sockets, runtime, descriptor

@@ -102,7 +102,12 @@ pub fn random_table_on(rng: &mut Rng, size: usize, devs: &[u32]) -> SimTable {
 /// (0 or 501) decides whether full or short info is read.
 fn source(kernel: SimKernel) -> DarwinSource<SimKernel> {
     let euid = kernel.caller_euid();
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
+    let limits = Limits {
+        maxproc: Some(4176),
+        maxprocperuid: Some(2784),
+        ptmx_max: Some(511),
+        ..Limits::default()
+    };
     DarwinSource::new(kernel, TtyDevices::Fixed(ttys()), Some(limits), BTreeMap::new(), euid)
 }
 
@@ -187,6 +192,9 @@ fn comparable(snapshot: &Snapshot) -> Vec<Process> {
         .map(|p| {
             let mut p = p.clone();
             p.start = None;
+            // What dates a leftover: the start time where full info is readable, else its
+            // uniqueid (read only then), so which one a reading has depends on privilege.
+            p.uniqueid = None;
             // SLEADER and CTTY are computed for full info only (reference §3.4).
             p.flags = p.flags.map(|f| f & !(libproc::PROC_FLAG_SLEADER | libproc::PROC_FLAG_CTTY));
             p

@@ -148,3 +148,22 @@ fn five_hundred_short_lived_forks_between_two_scrapes_raise_the_counter_by_500()
     let after = source.read().expect("second scrape").forks.expect("/proc/stat processes");
     assert!(after >= before + 500, "forks went from {before} to {after}");
 }
+
+#[test]
+fn a_first_scrape_whose_newest_processes_were_all_reaped_still_counts_forks() {
+    // Found by churn (seed 6257): the reader asked the four newest read processes for their
+    // uniqueid after reading the whole table; all four had been reaped meanwhile (on a Mac
+    // running a build the newest processes are the short-lived ones), and a first scrape,
+    // with no last value to stand, served no fork count: the forks collector said
+    // success 0. Any older process still answers with a lower bound (§3.10).
+    let (kernel, shell) = machine();
+    let newest: Vec<i32> = (0..6).map(|_| kernel.table().fork(shell)).collect();
+    let doomed = newest.clone();
+    kernel.set_hook(Box::new(move |table, call| {
+        if call.callnum == PROC_CALLNUM_PIDINFO && call.flavor == PROC_PIDUNIQIDENTIFIERINFO {
+            doomed.iter().for_each(|&pid| table.kill(pid));
+        }
+    }));
+    let mut source = source(kernel.clone());
+    assert_eq!(forks(&mut source), 3, "the newest process still answering: the shell");
+}

@@ -9,226 +9,26 @@
 //! expression goes through the HTTP API: each must succeed, and each panel, variable and
 //! recording rule must return data.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Exporter, fixture, http_get, logfmt_value, repo_root, require_tool};
+use crate::common::prometheus::{
+    JOB, Prometheus, dashboard, grafana_regex, rules, substitute, until_right, urlencode,
+};
+use crate::common::{Exporter, fixture};
 use crate::deploy::dashboard_exprs;
 
-const JOB: &str = "libproc_exporter";
-
-/// A Prometheus server in a scratch directory, killed (and the directory removed) on drop.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Prometheus {
-    /// Starts Prometheus scraping `targets` (address, `source` label) every second, with the
-    /// shipped rule files loaded, and waits until it is ready.
-    fn start(targets: &[(SocketAddr, &str)]) -> Prometheus {
-        Prometheus::start_with(targets, "")
-    }
-
-    /// [`Prometheus::start`] with `scrape_extra` (YAML at the job's indentation, e.g.
-    /// `relabel_configs: [...]`) added to the job.
-    fn start_with(targets: &[(SocketAddr, &str)], scrape_extra: &str) -> Prometheus {
-        let bin = require_tool("prometheus", "apt-get install prometheus");
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let dir = std::env::temp_dir()
-            .join(format!("libproc_prometheus_e2e_{}_{nanos}", std::process::id()));
-        std::fs::create_dir_all(dir.join("targets")).unwrap();
-
-        let groups: Vec<Value> = targets
-            .iter()
-            .map(|(addr, source)| {
-                serde_json::json!({"targets": [addr.to_string()], "labels": {"source": source}})
-            })
-            .collect();
-        std::fs::write(
-            dir.join("targets/exporters.json"),
-            serde_json::to_string_pretty(&groups).unwrap(),
-        )
-        .unwrap();
-
-        let rules = repo_root().join("deploy/prometheus/libproc_exporter.rules.yml");
-        let alerts = repo_root().join("deploy/prometheus/libproc_exporter.alerts.yml");
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {}\n  - {}\n\
-             scrape_configs:\n  - job_name: {JOB}\n    file_sd_configs:\n      - files:\n          - {}\n{scrape_extra}",
-            rules.display(),
-            alerts.display(),
-            dir.join("targets/*.json").display()
-        );
-        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            // Port 0: the kernel picks a free port and Prometheus logs it (below), so no other
-            // process can take it between choosing and binding.
-            .arg("--web.listen-address=127.0.0.1:0")
-            .arg("--web.enable-lifecycle")
-            .arg("--log.level=info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn prometheus");
-        let unbound: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let mut prometheus = Prometheus { child, addr: unbound, dir };
-        prometheus.wait_ready();
-        prometheus
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("prometheus exited with {status}:\n{}", self.log());
-            }
-            if self.addr.port() == 0 {
-                // exporter-toolkit's line once the listener is bound:
-                // `msg="Listening on" address=127.0.0.1:PORT`.
-                let log =
-                    std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
-                let bound =
-                    log.lines().filter(|l| l.contains("msg=\"Listening on\"")).find_map(|l| {
-                        logfmt_value(l, "address").and_then(|a| a.parse::<SocketAddr>().ok())
-                    });
-                match bound {
-                    Some(addr) => self.addr = addr,
-                    None => {
-                        std::thread::sleep(Duration::from_millis(100));
-                        continue;
-                    }
-                }
-            }
-            if http_get(self.addr, "/-/ready").is_ok_and(|r| r.status == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus not ready within 30 s:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn api(&self, path: &str) -> Result<Value, String> {
-        let response = http_get(self.addr, path).map_err(|e| format!("GET {path}: {e}"))?;
-        let body: Value = serde_json::from_str(&response.body)
-            .map_err(|e| format!("GET {path}: {e}: {}", response.body))?;
-        if body["status"] != "success" {
-            return Err(format!("{} ({})", body["error"], body["errorType"]));
-        }
-        Ok(body["data"].clone())
-    }
-
-    /// An instant query: the result vector, or the API's error.
-    fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
-        let data = self.api(&format!("/api/v1/query?query={}", urlencode(expr)))?;
-        match data["resultType"].as_str() {
-            Some("vector") | Some("matrix") => Ok(data["result"].as_array().unwrap().clone()),
-            // A scalar or string is one value.
-            _ => Ok(vec![data["result"].clone()]),
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Percent-encodes everything but the unreserved characters (RFC 3986).
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A value as Grafana puts a selected value of a multi-value variable into a PromQL regex:
-/// regex metacharacters escaped, and the backslash doubled for the PromQL string.
-fn grafana_regex(value: &str) -> String {
-    let mut out = String::new();
-    for c in value.chars() {
-        if r"\^$*+?.()|{}[]".contains(c) {
-            out.push_str(r"\\");
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Substitutes dashboard variables (`$name` and `${name}`) and Grafana's built-in intervals.
-fn substitute(expr: &str, vars: &[(&str, String)]) -> String {
-    let mut all: Vec<(String, String)> = vec![
-        ("__rate_interval".into(), "1m".into()),
-        ("__interval".into(), "15s".into()),
-        ("__range".into(), "5m".into()),
-        ("__range_s".into(), "300".into()),
-        ("__range_ms".into(), "300000".into()),
-        ("__interval_ms".into(), "15000".into()),
-    ];
-    all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    // Longest names first, so `$__range_s` is not read as `$__range` + "_s".
-    all.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
-    let mut out = expr.to_string();
-    for (name, value) in &all {
-        out = out.replace(&format!("${{{name}}}"), value).replace(&format!("${name}"), value);
-    }
-    assert!(!out.contains('$'), "a variable was left unsubstituted in {out}");
-    out
-}
-
-/// Every rule of a shipped rule file as (name, is_alert, expr), read through promtool-free
-/// Ruby YAML (as tests/deploy/mod.rs does).
-fn rules(rel: &str) -> Vec<(String, bool, String)> {
-    let ruby = require_tool("ruby", "apt-get install ruby");
-    let out = Command::new(ruby)
-        .args(["-ryaml", "-rjson", "-e", "puts JSON.generate(YAML.load_file(ARGV[0]))"])
-        .arg(repo_root().join(rel))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut rules = Vec::new();
-    for group in doc["groups"].as_array().unwrap() {
-        for rule in group["rules"].as_array().unwrap() {
-            let expr = rule["expr"].as_str().unwrap().to_string();
-            match (rule["record"].as_str(), rule["alert"].as_str()) {
-                (Some(name), _) => rules.push((name.to_string(), false, expr)),
-                (_, Some(name)) => rules.push((name.to_string(), true, expr)),
-                _ => panic!("{rel}: a rule without record or alert"),
-            }
-        }
-    }
-    rules
-}
-
 /// One round of checks; returns what is not (yet) right.
-fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> Vec<String> {
+fn check_round(
+    prom: &Prometheus,
+    dashboards: (&Value, &Value),
+    mac: &str,
+    live: &str,
+) -> Vec<String> {
+    let (dashboard, fleet) = dashboards;
     let mut failures = Vec::new();
     let expect = |failures: &mut Vec<String>, what: String, expr: &str, need_data: bool| match prom
         .query(expr)
@@ -253,12 +53,7 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
         [("job", JOB.to_string()), ("instance", grafana_regex(live)), ("user", ".*".to_string())];
 
     // A concrete user, as picked from the `user` variable's list.
-    let user_var = dashboard["templating"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "user")
-        .expect("user variable");
+    let user_var = &crate::deploy::variables(dashboard)["user"];
     let user_query = user_var["query"]["query"].as_str().unwrap();
     let (user_expr, user_label) = crate::deploy::label_values(user_query).unwrap();
     let users: Vec<String> = prom
@@ -304,6 +99,8 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
         );
     }
 
+    failures.extend(fleet_dashboard_failures(prom, fleet));
+
     // Variable queries return the label they list.
     for var in dashboard["templating"]["list"].as_array().unwrap() {
         if var["type"] != "query" {
@@ -319,6 +116,7 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
 
     for rel in [
         "deploy/prometheus/libproc_exporter.rules.yml",
+        "deploy/prometheus/libproc_fleet.rules.yml",
         "deploy/prometheus/libproc_exporter.alerts.yml",
     ] {
         for (name, is_alert, expr) in rules(rel) {
@@ -351,6 +149,33 @@ fn check_round(prom: &Prometheus, dashboard: &Value, mac: &str, live: &str) -> V
     failures
 }
 
+/// Every query of the fleet dashboard (`dashboards/libproc_fleet.json`), `$job` set to the
+/// shipped job: what fails or returns no data. Its panels are built on the fleet recording
+/// rules, so each must have data wherever the rules run. tests/fleet.rs runs this against
+/// the central store of an agent-and-receiver pair.
+pub(crate) fn fleet_dashboard_failures(prom: &Prometheus, fleet: &Value) -> Vec<String> {
+    let vars = [("job", JOB.to_string())];
+    let mut failures = Vec::new();
+    for (what, expr) in dashboard_exprs(fleet) {
+        let expr = substitute(&expr, &vars);
+        match prom.query(&expr) {
+            Err(e) => failures.push(format!("fleet {what}: error {e}\n    {expr}")),
+            Ok(result) if result.is_empty() => {
+                failures.push(format!("fleet {what}: no data\n    {expr}"))
+            }
+            Ok(_) => {}
+        }
+    }
+    let job_var = &crate::deploy::variables(fleet)["job"];
+    let query = job_var["query"]["query"].as_str().unwrap();
+    let (expr, label) = crate::deploy::label_values(query).unwrap();
+    let jobs = prom.query(&expr).unwrap_or_default();
+    if !jobs.iter().any(|s| s["metric"][label.as_str()] == JOB) {
+        failures.push(format!("fleet variable job: {JOB} not among {jobs:?} from {query}"));
+    }
+    failures
+}
+
 #[test]
 #[ignore = "needs prometheus and ruby (scripts/setup.sh installs them)"]
 fn dashboard_and_rules_return_data_from_a_real_prometheus() {
@@ -375,32 +200,16 @@ fn dashboard_and_rules_return_data_from_a_real_prometheus() {
     ]);
     let prom = Prometheus::start(&[(mac.addr, "replay-mac"), (live.addr, "live")]);
 
-    let dashboard: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("dashboards/libproc_exporter.json")).unwrap(),
-    )
-    .unwrap();
+    let fleet = dashboard("dashboards/libproc_fleet.json");
+    let dashboard = dashboard("dashboards/libproc_exporter.json");
 
     // Scrapes, rule evaluations and rate() windows fill within seconds; retry until they
     // have, and report what was still wrong if they never do.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut rounds = 0;
-    loop {
-        rounds += 1;
-        let failures =
-            check_round(&prom, &dashboard, &mac.addr.to_string(), &live.addr.to_string());
-        if failures.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "after {rounds} rounds, {} checks still fail:\n{}\n--- prometheus log:\n{}",
-                failures.len(),
-                failures.join("\n"),
-                prom.log()
-            );
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    until_right(
+        Duration::from_secs(60),
+        || check_round(&prom, (&dashboard, &fleet), &mac.addr.to_string(), &live.addr.to_string()),
+        || format!("--- prometheus log:\n{}", prom.log()),
+    );
 }
 
 #[test]

@@ -58,8 +58,10 @@ fn record_replay_record_of_this_machine_is_identical() {
 
 #[test]
 fn recording_the_mac_fixture_keeps_everything_an_unprivileged_reader_sees() {
-    // The fixture was recorded as alice (not root): replaying it reads short info, which has
-    // no start time. Everything else must come back exactly, and the result is a fixed point.
+    // The fixture was recorded as alice (uid 501, not root): replaying it reads short info,
+    // which has no start time, and full BSD info only of her own processes (§10.3), which
+    // `record` asks for their start times. Everything else must come back exactly, and the
+    // result is a fixed point.
     let dir = tmpdir("mac");
     let once = dir.join("once.json");
     let twice = dir.join("twice.json");
@@ -75,7 +77,7 @@ fn recording_the_mac_fixture_keeps_everything_an_unprivileged_reader_sees() {
         assert!(ok, "{err}");
     }
     let mut want: Value = serde_json::from_str(&std::fs::read_to_string(&mac).unwrap()).unwrap();
-    for p in want["processes"].as_array_mut().unwrap() {
+    for p in want["processes"].as_array_mut().unwrap().iter_mut().filter(|p| p["euid"] != 501) {
         p["start_sec"] = Value::Null;
         p["start_usec"] = Value::Null;
     }
@@ -445,8 +447,8 @@ fn listpids_on_a_replay_uses_the_files_users_and_terminals() {
     assert_eq!(list(&["--tty", "s003"]), [502, 503]);
     assert_eq!(list(&["--pgrp", "403"]), [403, 404]);
     assert_eq!(list(&["--ppid", "600"]).len(), 60);
-    assert_eq!(list(&["--all"]).len(), 116);
-    assert_eq!(list(&[]).len(), 116);
+    assert_eq!(list(&["--all"]).len(), 117);
+    assert_eq!(list(&[]).len(), 117);
     let (ok, _, err) = run(&["--source=replay", &replay, "listpids", "--tty", "ttys009"]);
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -553,4 +555,210 @@ fn a_file_without_uniqueids_replays_without_a_fork_count_and_one_with_them_serve
     assert_eq!(file.processes[2].uniqueid, Some(900));
     // zsh is the newest live process; make (950) is a zombie, listed after it (§3.10).
     assert_eq!(ReplaySource::new(&file).snapshot().unwrap().forks, Some(900));
+}
+
+/// Records `file` through its replay, with `record` as the binary runs it, and parses what it
+/// wrote.
+fn record_replay_of(file: &snapshot_file::SnapshotFile) -> (String, snapshot_file::SnapshotFile) {
+    use libproc_exporter::table::replay::ReplaySource;
+    let dir = crate::common::TempDir::new("record_replay");
+    let out = dir.join("recorded.json");
+    libproc_exporter::commands::record(&mut ReplaySource::new(file), Some(&out)).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let parsed = snapshot_file::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (text, parsed)
+}
+
+#[test]
+fn a_missing_uniqueid_stays_missing_through_replay() {
+    // Issue 19, defect 2: `record` asks every process's uniqueid after the snapshot, and one
+    // reaped in between has none. Replay numbered such processes itself, so a file with 232
+    // of 464 uniqueids recorded back with 464.
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snapshots/mac.json")).unwrap())
+            .unwrap();
+    let processes = doc["processes"].as_array_mut().unwrap();
+    for p in processes.iter_mut().skip(1).step_by(2) {
+        p.as_object_mut().unwrap().remove("uniqueid");
+    }
+    let file = parse(&doc).unwrap();
+    let with: Vec<(i32, Option<u64>)> =
+        file.processes.iter().map(|p| (p.pid, p.uniqueid)).collect();
+    let missing = with.iter().filter(|(_, id)| id.is_none()).count();
+    assert!(missing > 50, "the fixture has {missing} processes without a uniqueid");
+    let (once, recorded) = record_replay_of(&file);
+    let mut got: Vec<(i32, Option<u64>)> =
+        recorded.processes.iter().map(|p| (p.pid, p.uniqueid)).collect();
+    let mut want = with;
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "every uniqueid as recorded, and none invented");
+    let (twice, _) = record_replay_of(&recorded);
+    assert_eq!(once, twice, "recording the replay again gives the same file");
+}
+
+/// A small unprivileged Mac: launchd, alice's shell on ttys000, and `children` of the shell
+/// without a terminal (each in its own session), read as alice through SimKernel.
+fn busy_mac(children: usize) -> (libproc_exporter::libproc::sim::SimTable, i32, Vec<i32>) {
+    use libproc_exporter::libproc::sim::SimTable;
+    let mut t = SimTable::booted();
+    let shell = t.fork(1);
+    let login = t.get(shell).unwrap().clone();
+    let p = t.get_mut(shell).unwrap();
+    *p = login.with_uid(501);
+    (p.sid, p.pgid) = (shell, shell);
+    *p = p.clone().with_tty(TTYS000);
+    let kids = (0..children)
+        .map(|_| {
+            let kid = t.fork(shell);
+            let p = t.get_mut(kid).unwrap();
+            (p.sid, p.pgid, p.controlt, p.session_tty) = (kid, kid, false, libproc::NODEV);
+            kid
+        })
+        .collect();
+    (t, shell, kids)
+}
+
+const TTYS000: u32 = 0x1000_0000;
+use libproc_exporter::libproc;
+
+fn darwin_source(
+    kernel: libproc::sim::SimKernel,
+) -> libproc_exporter::table::darwin::DarwinSource<libproc::sim::SimKernel> {
+    use libproc_exporter::table::darwin::{DarwinSource, TtyDevices};
+    let ttys = vec![libproc_exporter::table::Tty { dev: TTYS000, name: "ttys000".into() }];
+    let limits = libproc_exporter::host::Limits::default();
+    DarwinSource::new(kernel, TtyDevices::Fixed(ttys), Some(limits), Default::default(), 501)
+}
+
+/// Runs `hook` once, at the call after the short-info read of `pid`: the world changes
+/// between that read and the next call, as on a busy Mac.
+fn after_short_info_of(
+    pid: i32,
+    mut change: impl FnMut(&mut libproc::sim::SimTable) + Send + 'static,
+) -> libproc::sim::Hook {
+    let mut armed = false;
+    let mut done = false;
+    Box::new(move |t, call| {
+        if armed && !done {
+            change(t);
+            done = true;
+        }
+        armed |= call.callnum == libproc::PROC_CALLNUM_PIDINFO
+            && call.pid == pid
+            && call.flavor == libproc::PROC_PIDT_SHORTBSDINFO;
+    })
+}
+
+#[test]
+fn a_recording_whose_parent_was_reaped_mid_read_replays_counting_the_orphan_under_it() {
+    use libproc_exporter::table::Source;
+    use libproc_exporter::table::replay::ReplaySource;
+    // Issue 19, defect 5: the listing is newest first (§2.5), so a child is read before its
+    // parent; the parent exits and is reaped in between (its children go to launchd, §2.4,
+    // but the child was already read). The recording has the child under a ppid that is not
+    // in the file, and the strict reader refused the whole table.
+    let (table, shell, kids) = busy_mac(2);
+    let kernel = libproc::sim::SimKernel::new(table, 501);
+    kernel.set_hook(after_short_info_of(kids[0], move |t| t.kill(shell)));
+    let mut source = darwin_source(kernel);
+    let recorded = libproc_exporter::commands::recording(&mut source).unwrap();
+    assert!(recorded.find(shell).is_none(), "the shell vanished before its read");
+    assert_eq!(recorded.find(kids[0]).unwrap().ppid, shell, "read before its parent exited");
+    assert_eq!(recorded.find(kids[1]).unwrap().ppid, shell, "read before its parent exited");
+    let text = snapshot_file::to_json(&recorded, &Default::default());
+    let file = snapshot_file::parse(&text).unwrap_or_else(|e| panic!("refused: {e}\n{text}"));
+    let replayed = ReplaySource::new(&file).snapshot().unwrap();
+    let parents = |s: &libproc_exporter::table::Snapshot| {
+        let mut v: Vec<(i32, i32)> = s.processes.iter().map(|p| (p.pid, p.ppid)).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(parents(&replayed), parents(&recorded), "the orphans counted under the shell");
+    let (again, _) = record_replay_of(&file);
+    assert_eq!(again, text, "recording the replay gives the same file");
+}
+
+#[test]
+fn a_process_given_a_terminal_after_its_short_info_was_read_is_recorded_consistently() {
+    use libproc_exporter::libproc::PROC_FLAG_CONTROLT;
+    // Issue 19, defect 5: short info said no terminal (no PROC_FLAG_CONTROLT); before the
+    // PROC_TTY_ONLY listings the process took ttys000 as its controlling terminal
+    // (TIOCSCTTY sets P_CONTROLT, §2.1). The listing gives it the terminal, and the file
+    // must not hold a terminal without the flag, which no kernel reports (§3.6).
+    let (table, _shell, kids) = busy_mac(1);
+    let kid = kids[0];
+    let kernel = libproc::sim::SimKernel::new(table, 501);
+    kernel.set_hook(after_short_info_of(kid, move |t| {
+        let p = t.get_mut(kid).unwrap();
+        (p.controlt, p.session_tty) = (true, TTYS000);
+    }));
+    let recorded = libproc_exporter::commands::recording(&mut darwin_source(kernel)).unwrap();
+    let p = recorded.find(kid).unwrap();
+    assert_eq!(p.tty, Some(TTYS000), "the listing after its read found it on the terminal");
+    assert_ne!(p.flags.unwrap() & PROC_FLAG_CONTROLT, 0, "a terminal and the flag: {p:?}");
+    let text = snapshot_file::to_json(&recorded, &Default::default());
+    snapshot_file::parse(&text).unwrap_or_else(|e| panic!("refused: {e}\n{text}"));
+}
+
+#[test]
+fn a_missing_parent_is_refused_unless_the_recorder_saw_it_vanish() {
+    // What no kernel can produce stays refused: a parent simply left out, or one said to
+    // have vanished that is in the file (or is kernel_task's 0).
+    let mut dropped = base();
+    dropped["processes"].as_array_mut().unwrap().remove(2);
+    let err = parse(&dropped).unwrap_err();
+    assert!(err.contains("processes[2] (pid 51): ppid: 50 is not a process in this file"), "{err}");
+    let mut vanished = dropped.clone();
+    vanished["processes"][2]["parent_unread"] = json!(true);
+    assert_eq!(parse(&vanished).unwrap().processes[2].ppid, 50);
+    let mut present = base();
+    present["processes"][3]["parent_unread"] = json!(true);
+    let err = parse(&present).unwrap_err();
+    assert!(err.contains("parent_unread: ppid 50 is in this file"), "{err}");
+    let mut root = base();
+    root["processes"][1]["parent_unread"] = json!(true);
+    let err = parse(&root).unwrap_err();
+    assert!(err.contains("processes[1] (pid 1): parent_unread"), "{err}");
+}
+
+#[test]
+fn record_keeps_every_uniqueid_when_the_newest_processes_have_none() {
+    // Found by churn (seed 653): the four newest processes were reaped before `record` asked
+    // their uniqueids, so their replay answers ESRCH, the replay's scrape finds no fork
+    // count, and `record` then skipped every uniqueid: the file recorded back without any.
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("snapshots/mac.json")).unwrap())
+            .unwrap();
+    let processes = doc["processes"].as_array_mut().unwrap();
+    processes.sort_by_key(|p| std::cmp::Reverse(p["start_sec"].as_u64()));
+    for p in processes.iter_mut().take(6) {
+        p.as_object_mut().unwrap().remove("uniqueid");
+    }
+    let file = parse(&doc).unwrap();
+    let want = file.processes.iter().filter(|p| p.uniqueid.is_some()).count();
+    let (_, recorded) = record_replay_of(&file);
+    let got = recorded.processes.iter().filter(|p| p.uniqueid.is_some()).count();
+    assert_eq!(got, want, "every uniqueid the file has is recorded back");
+}
+
+#[test]
+fn a_replay_serves_the_fork_count_the_recording_run_served() {
+    use libproc_exporter::table::Source;
+    use libproc_exporter::table::replay::ReplaySource;
+    // Found by churn (seed 2): the scrape reads the uniqueid of the process at the head of
+    // the list (§3.10); after an exec the head is an old process with a small uniqueid
+    // (§2.4), so the recording run served 2 here. The replay's list is in start order, its
+    // head the newest fork: it served 4, a count the recording never saw.
+    let (mut table, shell, kids) = busy_mac(2);
+    table.exec(shell, "zsh");
+    let kernel = libproc::sim::SimKernel::new(table, 501);
+    let recorded = libproc_exporter::commands::recording(&mut darwin_source(kernel)).unwrap();
+    assert_eq!(recorded.forks, Some(2), "the shell (uniqueid 2) heads the list after its exec");
+    assert_eq!(recorded.find(kids[1]).unwrap().uniqueid, Some(4), "the newest fork");
+    let text = snapshot_file::to_json(&recorded, &Default::default());
+    let file = snapshot_file::parse(&text).unwrap();
+    assert_eq!(ReplaySource::new(&file).snapshot().unwrap().forks, Some(2));
+    let (again, _) = record_replay_of(&file);
+    assert_eq!(again, text, "recording the replay gives the same file");
 }

@@ -47,7 +47,7 @@ fn table() -> SimTable {
 }
 
 fn exporter(kernel: Arc<SimKernel>, euid: u32) -> Exporter {
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
+    let limits = Limits { maxproc: Some(4176), ..Limits::default() };
     let source =
         DarwinSource::new(kernel, TtyDevices::Fixed(vec![]), Some(limits), BTreeMap::new(), euid)
             .reading_usage(true);

@@ -426,3 +426,32 @@ fn tty_names_resolve_like_ps_dash_t() {
     k.table().insert(SimProc::new(300, 1, "getty").with_tty(dev)).unwrap();
     assert_eq!(libproc::pids_for_tty_name(&k, "/dev/null").unwrap(), [300]);
 }
+
+#[test]
+fn a_failed_fork_spends_a_uniqueid_and_leaves_no_process() {
+    // forkproc takes ++nextuniqueid before it can fail (§3.10); forkproc_free leaves nothing
+    // behind (§2.2): the next fork's uniqueid skips one.
+    let mut t = SimTable::booted();
+    let first = t.fork(1);
+    let procs = t.nprocs();
+    t.fork_failed();
+    assert_eq!((t.forks(), t.nprocs()), (3, procs));
+    let next = t.fork(1);
+    assert_eq!(t.get(next).unwrap().uniqueid, t.get(first).unwrap().uniqueid + 2);
+}
+
+#[test]
+fn a_wrapped_allocator_hands_out_a_freed_pid_again() {
+    // After the wrap at 99999 the allocator walks up from 100 and takes the first free pid
+    // (§2.5): one freed a moment ago is handed out again, to a new process.
+    let mut t = SimTable::booted();
+    let old: Vec<i32> = (0..200).map(|_| t.fork(1)).collect();
+    let reused = old[150];
+    let uniqueid = t.get(reused).unwrap().uniqueid;
+    t.kill(reused);
+    t.reuse_next(reused);
+    assert_eq!(t.fork(1), reused);
+    assert!(t.get(reused).unwrap().uniqueid > uniqueid, "a new process, a new uniqueid");
+    t.reuse_next(old[10]);
+    assert_ne!(t.fork(1), old[10], "a pid in use is not handed out");
+}

@@ -1,6 +1,7 @@
 //! Integration tests, compiled into one binary (one link, one place to list them).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod churn;
 mod citations;
 mod comm;
 mod common;
@@ -8,9 +9,11 @@ mod crash_signal;
 mod darwin_sim;
 mod deploy;
 mod docs;
+mod fleet;
 mod forks;
 mod golden;
 mod label_stability;
+mod leftovers_sim;
 mod prometheus_e2e;
 mod replay;
 mod resources_names;
@@ -29,14 +32,21 @@ mod web_limits;
 mod web_load;
 mod web_support;
 mod web_tls;
+mod web_toolkit;
 mod workflows;
 // Against this machine's real processes (they start process trees, read /proc, run ps/pgrep).
 #[cfg(target_os = "linux")]
 mod binary_serves_real_processes;
 #[cfg(target_os = "linux")]
+mod churn_procfs;
+#[cfg(target_os = "linux")]
 mod container;
 #[cfg(target_os = "linux")]
 mod descriptors;
+#[cfg(target_os = "linux")]
+mod file_table;
+#[cfg(target_os = "linux")]
+mod leftovers;
 #[cfg(target_os = "linux")]
 mod linux_threads;
 #[cfg(target_os = "linux")]

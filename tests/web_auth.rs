@@ -334,20 +334,23 @@ fn web_auth_login_checks_beyond_the_bound_get_503_at_once() {
     assert!(cached < Duration::from_secs(2), "the cached login took {cached:?}");
 }
 
-/// Issue 14, defect 5: with hashes of different costs, a wrong password for the cheap user
-/// (cost 4) was answered in 2.0 ms and an unknown user in 90.5 ms, which told who exists. No
-/// decoy can cost what every user costs, so such a file is refused at start-up, with one
-/// line naming both users and how to rehash.
+/// Issue 14, defect 5 found that with hashes of different costs a wrong password for the
+/// cheap user (cost 4) was answered in 2.0 ms and an unknown user in 90.5 ms, which told who
+/// exists. Issue 24: such files start all the same (the toolkit's own mixes 10, 12 and 18);
+/// an unknown user costs the most common cost, and the start-up log says once which users
+/// stand out and how to even them.
 #[test]
-fn web_auth_mixed_bcrypt_costs_are_refused_at_start_up() {
-    let config = crate::common::fixture("web/mixed-costs.bad.yml");
+fn web_auth_mixed_bcrypt_costs_start_and_name_the_users_that_stand_out() {
+    let config = crate::common::fixture("web/mixed-costs.good.yml");
     let (code, stderr) =
         crate::web_support::check_config(&["--web.config.file", config.to_str().unwrap()]);
-    assert_eq!(code, 2, "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-    for part in ["basic_auth_users", "carol: 4", "alice: 10", "htpasswd -nBC 10 carol"] {
-        assert!(stderr.contains(part), "the error should say {part:?}: {stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("bcrypt costs differ")).collect();
+    assert_eq!(lines.len(), 1, "one warning: {stderr}");
+    for part in ["level=warn", "alice (cost 10)", "cost 4", "htpasswd -nBC 4"] {
+        assert!(lines[0].contains(part), "the warning should say {part:?}: {}", lines[0]);
     }
+    assert!(!lines[0].contains("carol") && !lines[0].contains("dave"), "{}", lines[0]);
 }
 
 #[test]

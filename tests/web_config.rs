@@ -131,6 +131,15 @@ fn web_config_warnings_are_logged() {
         stderr.contains("level=warn") && stderr.contains("VerifyClientCertIfGiven"),
         "{stderr}"
     );
+    // Issue 24: an unverified client-certificate mode is warned about once, loudly.
+    let (code, stderr) = check_config(&[
+        "--web.config.file",
+        fixture("web/require-any-client-cert.good.yml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let loud: Vec<&str> = stderr.lines().filter(|l| l.contains("UNAUTHENTICATED")).collect();
+    assert_eq!(loud.len(), 1, "{stderr}");
+    assert!(loud[0].contains("level=warn") && loud[0].contains("RequireAnyClientCert"), "{stderr}");
     let (code, stderr) =
         check_config(&["--web.config.file", fixture("web/tls-users.good.yml").to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");

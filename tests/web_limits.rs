@@ -340,6 +340,106 @@ fn web_hostile_input_gets_the_right_status_and_costs_nothing_lasting() {
     assert_eq!(r.status, 200);
 }
 
+/// The lines of `source` outside `#[cfg(test)]` items, numbered from 1: each such attribute
+/// and the item after it (a `mod tests { ... }`, a test-only `fn`, up to its closing brace or
+/// a `;` before any brace) are left out, and nothing else is. Braces inside strings, char
+/// literals and `//` comments do not count.
+fn non_test_lines(source: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    // Some(depth) while inside a test-only item: the braces opened since it began.
+    let mut skipping: Option<(usize, bool)> = None;
+    for (n, line) in source.lines().enumerate() {
+        let mut code = strip_literals(line);
+        if skipping.is_none() {
+            match code.trim_start().strip_prefix("#[cfg(test)]") {
+                // The item may follow on the attribute's line.
+                Some(rest) => {
+                    skipping = Some((0, false));
+                    code = rest.to_string();
+                }
+                None => {
+                    out.push((n + 1, code));
+                    continue;
+                }
+            }
+        }
+        let Some((depth, opened)) = skipping.as_mut() else { continue };
+        for c in code.chars() {
+            match c {
+                '{' => {
+                    *depth += 1;
+                    *opened = true;
+                }
+                '}' => *depth -= 1,
+                ';' if !*opened => *opened = true,
+                _ => {}
+            }
+        }
+        if *opened && *depth == 0 {
+            skipping = None;
+        }
+    }
+    out
+}
+
+/// `line` without its `//` comment and with the insides of string and char literals blanked,
+/// so their braces and words do not count.
+fn strip_literals(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    in_string = false;
+                    out.push('"');
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push('"');
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            // A char literal ('{', '\'', '\\'); a lifetime has no closing quote two on.
+            '\'' => {
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with('\\') && rest.chars().nth(2) == Some('\'') {
+                    chars.nth(2);
+                } else if rest.chars().nth(1) == Some('\'') {
+                    chars.nth(1);
+                } else {
+                    out.push(c);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Panicking calls among `lines` (from [`non_test_lines`]), as `PATH:LINE: code`.
+fn panicking_calls(path: &str, lines: &[(usize, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (n, line) in lines {
+        for bad in
+            [".unwrap()", ".expect(", "panic!(", "unreachable!(", "todo!(", "unimplemented!("]
+        {
+            if line.contains(bad) {
+                found.push(format!("{path}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    found
+}
+
 /// No `unwrap`, `expect` or panicking macro in the server's non-test code: a request must
 /// never be able to take the process down. (Parsers on this path are also fuzzed: fuzz/.)
 #[test]
@@ -356,17 +456,37 @@ fn web_no_unwrap_or_panic_on_the_request_path() {
     let mut found = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        for (n, line) in code.lines().enumerate() {
-            let line = line.split("//").next().unwrap_or("");
-            for bad in
-                [".unwrap()", ".expect(", "panic!(", "unreachable!(", "todo!(", "unimplemented!("]
-            {
-                if line.contains(bad) {
-                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
-                }
-            }
-        }
+        found.extend(panicking_calls(&path.display().to_string(), &non_test_lines(&text)));
     }
     assert!(found.is_empty(), "\n{}", found.join("\n"));
+}
+
+/// The scan reads past a test-only item: an unwrap planted in server/auth/mod.rs after its
+/// `#[cfg(test)] fn cached_verdicts` (where the old scan, which stopped at the first
+/// `#[cfg(test)]`, never looked) is caught, while the test modules' own unwraps are not.
+#[test]
+fn web_no_unwrap_scan_reads_past_test_only_items() {
+    let path = crate::common::repo_root().join("src/server/auth/mod.rs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let anchor = "/// The hashes and headers the tests of every part";
+    assert!(text.contains(anchor), "the anchor moved: update this test");
+    let first_test_item = text.find("#[cfg(test)]").unwrap();
+    assert!(first_test_item < text.find(anchor).unwrap(), "nothing test-only before the anchor");
+    let planted = text.replacen(
+        anchor,
+        &format!("fn planted() {{ let _ = Some('}}').unwrap(); }}\n{anchor}"),
+        1,
+    );
+    let found = panicking_calls("auth/mod.rs", &non_test_lines(&planted));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("fn planted()"), "{found:?}");
+    assert!(text.contains("mod tests") && text[first_test_item..].contains(".unwrap()"));
+    assert!(panicking_calls("auth/mod.rs", &non_test_lines(&text)).is_empty());
+    // A test-only item without braces ends at its semicolon; one on the attribute's line is
+    // skipped whole.
+    let lines = non_test_lines("#[cfg(test)]\nuse x::y;\nfn f() { a.unwrap(); }\n");
+    assert_eq!(panicking_calls("f.rs", &lines).len(), 1, "{lines:?}");
+    let lines =
+        non_test_lines("#[cfg(test)] mod t { fn g() { b.unwrap(); }\n}\nfn f() { a.unwrap(); }\n");
+    assert_eq!(panicking_calls("f.rs", &lines), ["f.rs:3: fn f() { a.unwrap(); }"]);
 }

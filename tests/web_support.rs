@@ -122,6 +122,8 @@ pub struct TlsResponse {
     pub version: Option<rustls::ProtocolVersion>,
     /// The server's certificate (DER).
     pub server_cert: Vec<u8>,
+    /// The negotiated cipher suite.
+    pub suite: Option<rustls::CipherSuite>,
 }
 
 /// GET `path` over TLS (SNI "localhost"); any handshake or I/O failure is an `Err` with the
@@ -162,7 +164,8 @@ pub fn https_get(
         .and_then(|c| c.first())
         .map(|c| c.as_ref().to_vec())
         .unwrap_or_default();
-    Ok(TlsResponse { status, text, version, server_cert })
+    let suite = tls.conn.negotiated_cipher_suite().map(|s| s.suite());
+    Ok(TlsResponse { status, text, version, server_cert, suite })
 }
 
 /// Writes a replay snapshot of `procs` processes (under 50 parents, 40 users) and `ttys`

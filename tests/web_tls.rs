@@ -223,3 +223,55 @@ fn web_tls_silent_client_is_disconnected() {
         "closed after {waited:?}, expected about 1 s"
     );
 }
+
+/// Issue 24: without client_ca_file, client certificates are verified against the system's
+/// trust store, as Go does; SSL_CERT_FILE stands in for the system's store here (it is what
+/// rustls-native-certs reads first, on every OS). An empty store refuses a required
+/// certificate at start (no client could ever connect) and refuses every given one when the
+/// certificate is optional.
+#[test]
+#[ignore = "needs openssl to make certificates (scripts/setup.sh installs it)"]
+fn web_tls_client_certificates_without_client_ca_file_use_the_system_roots() {
+    let dir = TempDir::new("sysroots");
+    make_pki(&dir.0);
+    let config = |mode: &str| {
+        dir.write(
+            &format!("{mode}.yml"),
+            &format!("tls_server_config:\n{SERVER}  client_auth_type: {mode}\n"),
+        )
+    };
+    let command = |config: &std::path::Path, store: &std::path::Path| {
+        let mut command = Command::new(crate::common::exporter_bin());
+        command.arg("--web.config.file").arg(config);
+        command.env("SSL_CERT_FILE", store).env_remove("SSL_CERT_DIR");
+        command
+    };
+    let required = config("RequireAndVerifyClientCert");
+    let exporter = Exporter::start_command(command(&required, &dir.join("ca.crt")));
+    let get = |client: Option<&str>| {
+        https_get(exporter.addr, tls_client(&dir.0, Proto::Tls13, client), "/metrics", "")
+    };
+    assert_eq!(get(Some("client")).unwrap().status, 200, "signed by the system's CA");
+    assert!(get(Some("stranger")).is_err(), "signed by a CA the system does not trust");
+    assert!(get(None).is_err(), "no certificate");
+    drop(exporter);
+
+    let empty = dir.write("empty.pem", "");
+    let out = command(&required, &empty).arg("--check-config").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("client_ca_file") && stderr.contains("system trust store"), "{stderr}");
+    // A store that cannot be read says why.
+    let out = command(&required, &dir.join("no-such.pem")).arg("--check-config").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such.pem"), "{stderr}");
+
+    let optional = config("VerifyClientCertIfGiven");
+    let exporter = Exporter::start_command(command(&optional, &empty));
+    let get = |client: Option<&str>| {
+        https_get(exporter.addr, tls_client(&dir.0, Proto::Tls13, client), "/metrics", "")
+    };
+    assert_eq!(get(None).unwrap().status, 200, "no certificate, optional");
+    assert!(get(Some("client")).is_err(), "a given certificate with nothing to verify it by");
+}

@@ -35,7 +35,12 @@ pub fn tty(i: usize) -> Tty {
 /// The darwin reader over `kernel`, with the terminal devices `ttys` and a Mac's limits, as
 /// the user `euid` reads it.
 pub fn source<K: Kernel>(kernel: K, ttys: Vec<Tty>, euid: u32) -> DarwinSource<K> {
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
+    let limits = Limits {
+        maxproc: Some(4176),
+        maxprocperuid: Some(2784),
+        ptmx_max: Some(511),
+        ..Limits::default()
+    };
     DarwinSource::new(kernel, TtyDevices::Fixed(ttys), Some(limits), BTreeMap::new(), euid)
 }
 

@@ -318,6 +318,8 @@ registry! {
     tree,
     limits,
     threads,
+    files,
+    leftovers,
     resources,
 }
 

@@ -11,6 +11,10 @@ pub fn kernel_limits() -> Limits {
         maxproc: sysctl_u64(c"kern.maxproc"),
         maxprocperuid: sysctl_u64(c"kern.maxprocperuid"),
         ptmx_max: sysctl_u64(c"kern.tty.ptmx_max"),
+        // The file table (§11): readable by anyone, unless a sandbox denies the sysctl.
+        open_files: sysctl_u64(c"kern.num_files"),
+        open_files_max: sysctl_u64(c"kern.maxfiles"),
+        open_files_per_process_max: open_files_ceiling(),
     }
 }
 

@@ -55,13 +55,25 @@ pub struct Limits {
     pub maxprocperuid: Option<u64>,
     /// Pseudo-terminals (`kern.tty.ptmx_max`; Linux `kernel.pty.max`).
     pub ptmx_max: Option<u64>,
+    /// Open file descriptions system-wide now (`kern.num_files`; Linux the first field of
+    /// `fs/file-nr`): not a limit, but read with the two below and compared with them.
+    /// Optional in a snapshot file, as are the two below (recordings from before had none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+    /// Most open files system-wide (`kern.maxfiles`; Linux the third field of `fs/file-nr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files_max: Option<u64>,
+    /// Most open files one process may have (`kern.maxfilesperproc`; Linux `fs/nr_open`, the
+    /// ceiling of its `RLIMIT_NOFILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files_per_process_max: Option<u64>,
 }
 
 /// The running kernel's limits.
 ///
 /// # Platform-specific behavior
-/// macOS reads the sysctls `kern.maxproc`, `kern.maxprocperuid` and `kern.tty.ptmx_max`;
-/// Linux reads them from `/proc` ([`crate::procfs::sys::limits`]); other systems have none.
+/// macOS reads the sysctls `kern.maxproc`, `kern.maxprocperuid`, `kern.tty.ptmx_max`,
+/// `kern.num_files`, `kern.maxfiles` and `kern.maxfilesperproc`; Linux reads theirs from `/proc` ([`crate::procfs::sys::limits`]); other systems have none.
 pub fn kernel_limits() -> Limits {
     os::kernel_limits()
 }
@@ -70,7 +82,14 @@ impl From<&KernelLimits> for Limits {
     /// Linux's limits in the vocabulary of the metrics: `pid_max` is the system-wide process
     /// limit, `pty/max` the terminal one; Linux has no per-user process count to compare.
     fn from(linux: &KernelLimits) -> Limits {
-        Limits { maxproc: linux.pid_max, maxprocperuid: None, ptmx_max: linux.pty_max }
+        Limits {
+            maxproc: linux.pid_max,
+            maxprocperuid: None,
+            ptmx_max: linux.pty_max,
+            open_files: linux.file_nr.map(|(open, _)| open),
+            open_files_max: linux.file_nr.map(|(_, max)| max),
+            open_files_per_process_max: linux.nr_open,
+        }
     }
 }
 

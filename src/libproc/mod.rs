@@ -229,6 +229,11 @@ pub trait Kernel: Send + Sync {
         buf: Option<&mut [u8]>,
     ) -> Result<usize, Errno>;
 
+    /// `getsid(pid)`: the session id of `pid` (§10.1). Any user may ask about any process;
+    /// a zombie or a gone pid gives ESRCH. Not part of `__proc_info`, but the only call
+    /// that tells a session (no `proc_info` flavor a non-root caller may read carries it).
+    fn getsid(&self, pid: i32) -> Result<i32, Errno>;
+
     /// The Mach absolute-time tick rate (`hw.tbfrequency`), for the CPU times of
     /// [`pid_rusage`] (§9.6); `None` where this kernel does not say.
     fn timebase_hz(&self) -> Option<u64> {
@@ -250,6 +255,10 @@ macro_rules! forward_kernel {
                 buf: Option<&mut [u8]>,
             ) -> Result<usize, Errno> {
                 (**self).proc_info(callnum, pid, flavor, arg, buf)
+            }
+
+            fn getsid(&self, pid: i32) -> Result<i32, Errno> {
+                (**self).getsid(pid)
             }
 
             fn timebase_hz(&self) -> Option<u64> {

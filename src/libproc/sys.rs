@@ -50,6 +50,16 @@ impl Kernel for Darwin {
         Ok(ret as usize)
     }
 
+    fn getsid(&self, pid: i32) -> Result<i32, Errno> {
+        // SAFETY: getsid takes a plain pid and has no memory arguments.
+        let sid = unsafe { libc::getsid(pid) };
+        if sid < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            return Err(Errno(errno));
+        }
+        Ok(sid)
+    }
+
     /// `hw.tbfrequency`: the tick rate even under Rosetta, where `mach_timebase_info` claims
     /// 1/1 (§9.6).
     fn timebase_hz(&self) -> Option<u64> {

@@ -15,6 +15,12 @@ pub struct KernelLimits {
     pub pty_max: Option<u64>,
     /// `sys/kernel/threads-max`: threads (every process is at least one).
     pub threads_max: Option<u64>,
+    /// `sys/fs/file-nr`: open file descriptions now and the most there may be
+    /// ([`parse_file_nr`]).
+    pub file_nr: Option<(u64, u64)>,
+    /// `sys/fs/nr_open`: the most descriptors one process may have (the ceiling of its
+    /// `RLIMIT_NOFILE`).
+    pub nr_open: Option<u64>,
 }
 
 /// The limits as the procfs mounted at `procfs` shows them.
@@ -26,7 +32,22 @@ pub fn limits(procfs: &Path) -> KernelLimits {
         pid_max: read("sys/kernel/pid_max"),
         pty_max: read("sys/kernel/pty/max"),
         threads_max: read("sys/kernel/threads-max"),
+        file_nr: std::fs::read_to_string(procfs.join("sys/fs/file-nr"))
+            .ok()
+            .and_then(|s| parse_file_nr(&s)),
+        nr_open: read("sys/fs/nr_open"),
     }
+}
+
+/// The first and third fields of `fs/file-nr`: allocated file descriptions and `file-max`
+/// (docs/linux-pidfd.md, section 5). The second is always 0 since Linux 2.6 and is not
+/// looked at. The first can exceed the third: `CAP_SYS_ADMIN` may go past the limit.
+pub fn parse_file_nr(text: &str) -> Option<(u64, u64)> {
+    let mut fields = text.split_ascii_whitespace().map(|f| f.parse::<u64>().ok());
+    let open = fields.next()??;
+    let _free = fields.next()??;
+    let max = fields.next()??;
+    fields.next().is_none().then_some((open, max))
 }
 
 /// Processes (and threads: every clone) created since boot, from the `processes` line of
@@ -43,4 +64,18 @@ pub fn forks(procfs: &Path) -> Option<u64> {
 pub fn boot_time(procfs: &Path) -> std::io::Result<Option<u64>> {
     let stat = std::fs::read_to_string(procfs.join("stat"))?;
     Ok(stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_file_nr;
+
+    #[test]
+    fn file_nr_is_open_then_max() {
+        assert_eq!(parse_file_nr("2176\t0\t9223372036854775807\n"), Some((2176, i64::MAX as u64)));
+        assert_eq!(parse_file_nr("2176\t0\n"), None);
+        assert_eq!(parse_file_nr("2176\t0\tmany\n"), None);
+        assert_eq!(parse_file_nr("1 0 2 3\n"), None);
+        assert_eq!(parse_file_nr(""), None);
+    }
 }

@@ -16,8 +16,9 @@
 //! - `rate_limit`: the web config's token bucket.
 //! - `web_state`: the web config in force, its reload and the logged diff.
 //! - [`web_config`]: the exporter-toolkit web config file, parsed strictly and validated.
-//! - [`tls`]: rustls (ring provider) configuration, client-certificate SAN checks,
-//!   certificate rotation.
+//! - [`tls`]: rustls (ring provider) configuration, client-certificate verification (the
+//!   system's roots without `client_ca_file`, Go's unverified modes, a self-signed CA as
+//!   the client's certificate, SAN checks), certificate rotation.
 //! - [`auth`]: basic auth against bcrypt hashes, with the cache done safely.
 //!
 //! # What each hostile request gets

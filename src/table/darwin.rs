@@ -16,6 +16,13 @@
 //! The fourth fixed call reads the fork counter ([`Snapshot::forks`]): the `p_uniqueid` of
 //! the newest listed process (§3.10); a few more only when the newest processes were reaped
 //! between the listing and the question.
+//!
+//! Leftovers (the `leftovers` collector) need session ids, which only `getsid` gives (§10.1),
+//! one call a pid. They are asked only for the live processes whose process group leader is
+//! not a live process, and for their parents: a table whose groups all have leaders (the
+//! common case) costs nothing more, and each such process at most 2 calls, plus 1 or 2 for
+//! its age where its start time is unknown (full BSD info for one's own processes, else its
+//! uniqueid, §3.10). Every other process keeps `sid: None`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,7 +82,8 @@ enum UsageRead {
 
 /// How many of the newest listed pids are asked for their uniqueid before giving up for this
 /// scrape. Each miss is a process reaped since the listing; more than a handful in a row is a
-/// storm, and the last value still stands.
+/// storm, and the last value still stands. Without a last value (the first scrape) the reader
+/// asks on down the list: any process's uniqueid is a lower bound of the counter (§3.10).
 const UNIQUEID_TRIES: usize = 4;
 
 impl<K: Kernel> DarwinSource<K> {
@@ -132,7 +140,8 @@ impl<K: Kernel> DarwinSource<K> {
         let read = |pid: &&i32| processes.binary_search_by_key(*pid, |p| p.pid).is_ok();
         let mut newest = None;
         // kernel_task's uniqueid is 0 (it was never forked): it says nothing.
-        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(UNIQUEID_TRIES) {
+        let tries = if self.forks_seen.is_some() { UNIQUEID_TRIES } else { listed.len() };
+        for &pid in listed.iter().filter(|&&pid| pid != 0).filter(read).take(tries) {
             // arg = 1: a process that exited since is still a zombie and answers (§3.1 step 5).
             match libproc::pid_uniqid_info(&self.kernel, pid, true) {
                 Ok(info) => {
@@ -241,11 +250,61 @@ impl<K: Kernel> DarwinSource<K> {
                     if process.tty.is_none() {
                         missing = missing.saturating_sub(usize::from(has_flag(process)));
                         process.tty = Some(tty.dev);
+                        // It matched, so it has P_CONTROLT now (§2.1), even if it took the
+                        // terminal after its short info was read: no kernel reports a
+                        // terminal without the flag (§3.6).
+                        process.flags = process.flags.map(|f| f | PROC_FLAG_CONTROLT);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Session ids for the processes whose group leader is not a live process and for their
+    /// parents, and an age (start time, else uniqueid) for the former: what
+    /// [`crate::collect::leftovers`] needs and nothing more (see the module doc).
+    fn read_sessions(&self, processes: &mut [Process]) {
+        let live = |pid: i32| {
+            processes
+                .binary_search_by_key(&pid, |p| p.pid)
+                .ok()
+                .filter(|&i| !processes[i].is_zombie())
+        };
+        // (index, whether it is a candidate rather than only a parent of one)
+        let mut wanted: Vec<(usize, bool)> = Vec::new();
+        for (i, p) in processes.iter().enumerate() {
+            if !p.is_zombie() && live(p.pgid).is_none() {
+                wanted.push((i, true));
+                wanted.extend(live(p.ppid).map(|j| (j, false)));
+            }
+        }
+        // Candidates first among equal indices, so dedup keeps the flag that asks the most.
+        wanted.sort_unstable_by_key(|&(i, candidate)| (i, !candidate));
+        wanted.dedup_by_key(|&mut (i, _)| i);
+        for (i, candidate) in wanted {
+            let p = &mut processes[i];
+            // getsid(0) answers the caller's own session, not kernel_task's (§10.1).
+            if p.pid == 0 {
+                continue;
+            }
+            // ESRCH: exited since it was read; its sid stays unknown and it is not counted.
+            p.sid = self.kernel.getsid(p.pid).ok();
+            if !candidate || p.sid.is_none() || p.start.is_some() {
+                continue;
+            }
+            // Full BSD info answers for one's own processes (§10.3); otherwise the uniqueid
+            // (no uid check) lets the collector date it from when it was first seen.
+            match libproc::pid_bsd_info(&self.kernel, p.pid, false) {
+                Ok(info) if start_of(&info, p).is_some() => p.start = start_of(&info, p),
+                _ => {
+                    p.uniqueid = libproc::pid_uniqid_info(&self.kernel, p.pid, false)
+                        .ok()
+                        .map(|u| u.p_uniqueid)
+                        .or(p.uniqueid)
+                }
+            }
+        }
     }
 
     /// Reads the table once.
@@ -280,6 +339,7 @@ impl<K: Kernel> DarwinSource<K> {
         if !privileged {
             self.find_terminals(&mut processes, &ttys)?;
         }
+        self.read_sessions(&mut processes);
         // Scan order served the listings; the snapshot looks names up by device number.
         ttys.sort_unstable();
         let usage_unreadable = self.read_usage(&mut processes, privileged);
@@ -351,6 +411,15 @@ pub fn usage_of(ri: &RusageInfoV2, hz: u64) -> Usage {
     }
 }
 
+/// The start time in `info`, if `info` is the process `p` that short info read: same uids,
+/// parent and group. On a busy Mac the pid may have been reused, or the process may have
+/// exec'd a setuid program, between the two calls (§2.4), and then it is not.
+pub(crate) fn start_of(info: &ProcBsdInfo, p: &Process) -> Option<StartTime> {
+    let read = (info.pbi_uid, info.pbi_ruid, info.pbi_ppid as i32, info.pbi_pgid as i32);
+    (read == (p.euid, p.ruid, p.ppid, p.pgid))
+        .then_some(StartTime { sec: info.pbi_start_tvsec, usec: info.pbi_start_tvusec })
+}
+
 impl From<&ProcBsdInfo> for Process {
     /// A process from full BSD info: the short info's fields, plus the terminal and the
     /// start time.
@@ -384,6 +453,7 @@ impl From<&ProcBsdShortInfo> for Process {
             start: None,
             uniqueid: None,
             threads: None,
+            sid: None,
             usage: None,
         }
     }

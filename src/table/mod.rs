@@ -284,6 +284,10 @@ pub struct Process {
     /// Threads (Linux `Threads:` in `status`); `None` where the source does not read them
     /// (macOS: only task info has them, one more call per process and same-user only).
     pub threads: Option<u32>,
+    /// Session id, where it was read: every process's on Linux (`stat` field 6); on macOS
+    /// only where the leftover test needs it (one `getsid` each, §10.1), see
+    /// [`darwin`]'s module doc.
+    pub sid: Option<Pid>,
     /// CPU, memory and disk used; `None` where the source did not read it (counted in
     /// [`Snapshot::usage_unreadable`]) or does not know it (a recording without it).
     pub usage: Option<Usage>,
@@ -314,6 +318,7 @@ impl Process {
             start: None,
             uniqueid: None,
             threads: None,
+            sid: None,
             usage: None,
         }
     }
@@ -387,21 +392,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A privileged root reader's table of `processes` (sorted here), with nothing else, for
-    /// unit tests of what counts them.
+    /// A snapshot of `processes` read by an unprivileged caller, with no limits, terminals or
+    /// users, for unit tests of collectors.
     #[cfg(test)]
-    pub(crate) fn sample(os: Os, mut processes: Vec<Process>) -> Snapshot {
-        processes.sort_by_key(|p| p.pid);
+    pub(crate) fn sample(os: Os, processes: Vec<Process>) -> Snapshot {
         Snapshot {
             os,
             origin: os,
             processes,
             unreadable: Unreadable::default(),
-            privileged: true,
-            caller_euid: 0,
-            ttys: vec![],
-            users: Default::default(),
-            limits: Default::default(),
+            privileged: false,
+            caller_euid: 501,
+            ttys: Vec::new(),
+            users: BTreeMap::new(),
+            limits: Limits::default(),
             forks: None,
             threads_max: None,
             usage_unreadable: Unreadable::default(),

@@ -398,6 +398,7 @@ impl Reader<'_> {
             start: start_time(self.boot_time, stat.start_ticks, self.clock_ticks),
             uniqueid: None,
             threads: stat.threads,
+            sid: Some(stat.sid),
             usage: Some(Usage {
                 user_ns: ticks_to_ns(stat.utime, self.clock_ticks),
                 system_ns: ticks_to_ns(stat.stime, self.clock_ticks),

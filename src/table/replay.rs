@@ -24,9 +24,12 @@ impl SnapshotFile {
         for p in order {
             let mut sim = SimProc::new(p.pid, p.ppid, &p.comm);
             sim.pgid = p.pgid;
-            // The file has no session ids; the process group is the closest stand-in and
-            // only decides SLEADER, which is never recorded.
-            sim.sid = p.pgid;
+            // Where the file has no session id, getsid says ESRCH again, as it did to the
+            // recorder (the process was gone by then), so a replay records back the same; the
+            // process group stands in for the session in the terminal model.
+            sim.sid = p.sid.unwrap_or(p.pgid);
+            sim.sid_unknown = p.sid.is_none();
+            sim.start_unknown = p.start_sec.is_none();
             sim.euid = p.euid;
             sim.ruid = p.ruid;
             sim.svuid = p.svuid;
@@ -39,8 +42,10 @@ impl SnapshotFile {
             sim.session_tty = p.tdev.unwrap_or(NODEV);
             sim.start_sec = p.start_sec.unwrap_or(0);
             sim.start_usec = p.start_usec.unwrap_or(0);
-            // A process recorded without one is numbered at insert, in start order.
+            // One recorded without a uniqueid stays without (issue 19): numbering it would
+            // invent a fork the recording never saw.
             sim.uniqueid = p.uniqueid.unwrap_or(0);
+            sim.uniqueid_unknown = p.uniqueid.is_none();
             // The file holds nanoseconds: this kernel's ticks are nanoseconds (below). One
             // the recorder could not read answers ESRCH.
             sim.rusage = p.usage.map(|u| SimRusage {
@@ -73,6 +78,8 @@ pub struct ReplaySource {
     /// `--collector.resources.io`): a Mac always has them, the replayed kernel reads them as
     /// 0, and they are taken out again so the replay is the recording.
     without_disk: HashSet<Pid>,
+    /// The fork counter the recording run served, if the file has it.
+    forks: Option<u64>,
 }
 
 impl ReplaySource {
@@ -85,10 +92,11 @@ impl ReplaySource {
             file.users.clone(),
             file.caller_euid,
         );
-        // The uniqueids the kernel model numbers itself are not the recorded machine's
-        // counter: without recorded ones there is no fork count to serve.
-        let recorded = file.processes.iter().any(|p| p.uniqueid.is_some());
-        let inner = if recorded { inner } else { inner.without_forks() };
+        // The recorded counter is served as recorded. Files from before it was written serve
+        // the newest uniqueid read through the model; without recorded uniqueids, none.
+        let from_uniqueids =
+            file.forks.is_none() && file.processes.iter().any(|p| p.uniqueid.is_some());
+        let inner = if from_uniqueids { inner } else { inner.without_forks() };
         // A file without usage (v1, or a recording without the resources collector) replays
         // without it, rather than every process unreadable.
         let inner = inner.reading_usage(file.processes.iter().any(|p| p.usage.is_some()));
@@ -98,7 +106,7 @@ impl ReplaySource {
             .filter(|p| p.usage.is_some_and(|u| u.disk.is_none()))
             .map(|p| p.pid)
             .collect();
-        ReplaySource { origin: file.os, inner, without_disk }
+        ReplaySource { origin: file.os, inner, forks: file.forks, without_disk }
     }
 }
 
@@ -110,6 +118,9 @@ impl Source for ReplaySource {
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
         let mut snapshot = self.inner.read()?;
         snapshot.origin = self.origin;
+        if self.forks.is_some() {
+            snapshot.forks = self.forks;
+        }
         if !self.without_disk.is_empty() {
             for p in &mut snapshot.processes {
                 if let Some(usage) = p.usage.as_mut().filter(|_| self.without_disk.contains(&p.pid))

@@ -3,8 +3,10 @@
 //! `libproc_exporter record`). Recording a replayed file gives the same file back.
 //!
 //! Parsing is strict: unknown keys, duplicate keys (in any object), wrong types, `users` keys
-//! that are not canonical decimal uids, duplicate pids, a parent or terminal that is not in the
-//! file, and states the kernel cannot be in are errors naming the field and the process.
+//! that are not canonical decimal uids, duplicate pids, a parent that is not in the file (unless
+//! marked `parent_unread`: the recorder listed it and it was reaped before its read), a
+//! terminal that is not in the file, and states the kernel cannot be in are errors naming the
+//! field and the process.
 //!
 //! The `processes` array is read one element at a time, each straight into a [`ProcEntry`]:
 //! no tree of `serde_json::Value`s (whose maps keep the last of two equal keys, and which cost
@@ -59,6 +61,9 @@ struct FileHeader {
     privileged: bool,
     caller_euid: u32,
     limits: Limits,
+    /// Optional: the fork counter the recording run served.
+    #[serde(default)]
+    forks: Option<u64>,
     ttys: Vec<TtyEntry>,
     users: Users,
     processes: Processes,
@@ -227,6 +232,17 @@ pub struct ProcEntry {
     /// the fork counter), which replay without `libproc_forks_total`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uniqueid: Option<u64>,
+    /// Session id, where the recorder read it (every process on Linux; on macOS those the
+    /// leftover test asked `getsid` about); absent elsewhere, and replayed as the process
+    /// group (the closest stand-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<i32>,
+    /// The parent was listed but not read: it exited and was reaped between the listing and
+    /// its read (the listing is newest first, so a child is read before its parent, §2.5),
+    /// or it was refused. Then `ppid` is not in the file, and only then; written only when
+    /// true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent_unread: bool,
     /// What the process had used when recorded (v2), where the recorder could read it; absent
     /// for another user's process read unprivileged on macOS, and in v1 files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +260,9 @@ pub struct SnapshotFile {
     pub caller_euid: u32,
     /// The recorded limits.
     pub limits: Limits,
+    /// The fork counter the recording run served (`libproc_forks_total`), where it had one;
+    /// absent in files from before it was written.
+    pub forks: Option<u64>,
     /// Terminal devices.
     pub ttys: Vec<Tty>,
     /// uid -> name.
@@ -329,6 +348,7 @@ fn check(header: FileHeader) -> Result<SnapshotFile, String> {
         privileged: header.privileged,
         caller_euid: header.caller_euid,
         limits: header.limits,
+        forks: header.forks,
         ttys,
         users: header.users.0,
         processes,
@@ -345,7 +365,14 @@ fn validate(p: &ProcEntry, pids: &HashMap<i32, usize>, ttys: &HashSet<u32>) -> R
     if p.pid != 0 && p.ppid == p.pid {
         return Err("ppid: a process cannot be its own parent".into());
     }
-    if p.ppid != 0 && !pids.contains_key(&p.ppid) {
+    let parent_in_file = p.ppid == 0 || pids.contains_key(&p.ppid);
+    if p.parent_unread && parent_in_file {
+        return Err(format!(
+            "parent_unread: ppid {} is in this file (or is 0), so it was read",
+            p.ppid
+        ));
+    }
+    if !parent_in_file && !p.parent_unread {
         return Err(format!("ppid: {} is not a process in this file", p.ppid));
     }
     if p.pgid < 0 {
@@ -416,6 +443,10 @@ pub fn entry(p: &Process) -> ProcEntry {
         start_sec: p.start.map(|s| s.sec),
         start_usec: p.start.map(|s| s.usec),
         uniqueid: p.uniqueid,
+        // macOS cannot tell a zombie's session (getsid gives ESRCH, §10.1): a Linux zombie's
+        // is left out too, so a recording replays and records again the same.
+        sid: p.sid.filter(|_| !p.is_zombie()),
+        parent_unread: false,
         usage: p.usage,
     }
 }
@@ -440,6 +471,11 @@ pub fn to_json(snapshot: &Snapshot, names: &UserNames) -> String {
     let _ = writeln!(out, "  \"privileged\": {},", snapshot.privileged);
     let _ = writeln!(out, "  \"caller_euid\": {},", snapshot.caller_euid);
     let _ = writeln!(out, "  \"limits\": {},", json(&snapshot.limits));
+    // The counter is the head of the list's uniqueid at the scrape (§3.10), and the file does
+    // not keep the list's order: the replay serves this instead.
+    if let Some(forks) = snapshot.forks {
+        let _ = writeln!(out, "  \"forks\": {forks},");
+    }
 
     let ttys: Vec<TtyEntry> =
         snapshot.ttys.iter().map(|t| TtyEntry { name: t.name.clone(), dev: t.dev }).collect();
@@ -466,7 +502,13 @@ pub fn to_json(snapshot: &Snapshot, names: &UserNames) -> String {
     }
     out.push_str("},\n");
 
-    write_list(&mut out, "processes", snapshot.processes.iter().map(|p| json(&entry(p))));
+    // A parent listed but not read (reaped since the listing, §2.5) is marked, so the strict
+    // reader can tell it from a parent left out of the file.
+    let marked = |p: &Process| ProcEntry {
+        parent_unread: p.ppid != 0 && snapshot.find(p.ppid).is_none(),
+        ..entry(p)
+    };
+    write_list(&mut out, "processes", snapshot.processes.iter().map(|p| json(&marked(p))));
     out.push_str("\n}\n");
     out
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -312,7 +314,8 @@ impl Drop for TempDir {
 }
 
 /// The files of a fake procfs root at `root` that are not per process: `stat` (boot time and
-/// the fork counter) and the kernel limits under `sys/kernel`. Processes are the caller's.
+/// the fork counter), the kernel limits under `sys/kernel` and the file table under `sys/fs`.
+/// Processes are the caller's.
 pub fn fake_proc_root(root: &Path) {
     std::fs::create_dir_all(root.join("sys/kernel/pty")).unwrap();
     let stat = "cpu 0 0 0 0\nbtime 1700000000\nprocesses 123456\n";
@@ -320,4 +323,8 @@ pub fn fake_proc_root(root: &Path) {
     std::fs::write(root.join("sys/kernel/pid_max"), "4194304\n").unwrap();
     std::fs::write(root.join("sys/kernel/threads-max"), "126000\n").unwrap();
     std::fs::write(root.join("sys/kernel/pty/max"), "4096\n").unwrap();
+    // The file table, as fs/file-nr and fs/nr_open print it (linux-pidfd.md section 5).
+    std::fs::create_dir_all(root.join("sys/fs")).unwrap();
+    std::fs::write(root.join("sys/fs/file-nr"), "2176\t0\t9223372036854775807\n").unwrap();
+    std::fs::write(root.join("sys/fs/nr_open"), "1048576\n").unwrap();
 }

@@ -23,9 +23,12 @@ mod systemd;
 const RULES: &str = "deploy/prometheus/libproc_exporter.rules.yml";
 const ALERTS: &str = "deploy/prometheus/libproc_exporter.alerts.yml";
 const RULE_TESTS: &str = "deploy/prometheus/tests/libproc_exporter.test.yml";
+const FLEET_RULES: &str = "deploy/prometheus/libproc_fleet.rules.yml";
+const FLEET_RULE_TESTS: &str = "deploy/prometheus/tests/libproc_fleet.test.yml";
 const SCRAPE_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RUNBOOK: &str = "deploy/prometheus/README.md";
 const DASHBOARD: &str = "dashboards/libproc_exporter.json";
+const FLEET_DASHBOARD: &str = "dashboards/libproc_fleet.json";
 const PLIST: &str = "deploy/launchd/io.github.libproc-exporter.plist";
 const INSTALL: &str = "deploy/launchd/install.sh";
 const UNINSTALL: &str = "deploy/launchd/uninstall.sh";
@@ -134,6 +137,7 @@ fn rules_of(rel: &str) -> Vec<(String, bool, Value)> {
 
 fn all_rules() -> Vec<(String, bool, Value)> {
     let mut rules = rules_of(RULES);
+    rules.extend(rules_of(FLEET_RULES));
     rules.extend(rules_of(ALERTS));
     rules
 }
@@ -162,11 +166,23 @@ pub(crate) fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
         }
     }
     for ann in dashboard["annotations"]["list"].as_array().expect("annotations") {
-        if let Some(expr) = ann["expr"].as_str() {
+        // Grafana's model keeps a data source's annotation query in `target`; older exports
+        // had `expr` beside it.
+        if let Some(expr) = ann["target"]["expr"].as_str().or(ann["expr"].as_str()) {
             out.push((format!("annotation {}", ann["name"]), expr.to_string()));
         }
     }
     out
+}
+
+/// A dashboard's template variables by name.
+pub(crate) fn variables(dashboard: &Value) -> BTreeMap<String, Value> {
+    dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .map(|v| (v["name"].as_str().expect("variable name").to_string(), v.clone()))
+        .collect()
 }
 
 /// `label_values(expr, label)` as (expr, label).

@@ -5,14 +5,52 @@ use super::*;
 #[test]
 #[ignore = "needs promtool (scripts/setup.sh installs it)"]
 fn rules_pass_promtool_check() {
-    run_ok(Command::new(promtool()).args(["check", "rules"]).arg(path(RULES)).arg(path(ALERTS)));
+    run_ok(
+        Command::new(promtool())
+            .args(["check", "rules"])
+            .arg(path(RULES))
+            .arg(path(FLEET_RULES))
+            .arg(path(ALERTS)),
+    );
 }
 
 #[test]
 #[ignore = "needs promtool (scripts/setup.sh installs it)"]
 fn rules_pass_their_promtool_unit_tests() {
-    let out = run_ok(Command::new(promtool()).args(["test", "rules"]).arg(path(RULE_TESTS)));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));
+    for tests in [RULE_TESTS, FLEET_RULE_TESTS] {
+        let out = run_ok(Command::new(promtool()).args(["test", "rules"]).arg(path(tests)));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"), "{tests}");
+    }
+}
+
+#[test]
+#[ignore = "needs ruby to read YAML (scripts/setup.sh installs it)"]
+fn every_fleet_rule_has_a_unit_test_and_drops_only_the_host_labels() {
+    let tested: BTreeSet<String> = yaml(FLEET_RULE_TESTS)["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .flat_map(|group| group["promql_expr_test"].as_array().into_iter().flatten())
+        .filter_map(|case| case["expr"].as_str().map(String::from))
+        .collect();
+    let rules = rules_of(FLEET_RULES);
+    assert!(rules.len() >= 15, "{FLEET_RULES}: {} rules", rules.len());
+    for (name, is_alert, rule) in rules {
+        assert!(!is_alert, "{FLEET_RULES} holds recording rules only: {name}");
+        assert!(tested.contains(&name), "{FLEET_RULE_TESTS} does not test {name}");
+        let expr = rule["expr"].as_str().unwrap();
+        // A fleet aggregation keeps job and the discovery labels (site, role): `by (job)`
+        // would merge the sites, and leaving `host` in would keep one series per host.
+        if name.starts_with("job") {
+            assert!(expr.contains("without (instance, host)"), "{name}: {expr}");
+            assert!(!expr.contains(" by ("), "{name}: {expr}");
+        }
+    }
+    let loaded = str_array(&yaml(SCRAPE_CONFIG)["rule_files"]);
+    assert!(
+        loaded.iter().any(|f| FLEET_RULES.ends_with(f.as_str())),
+        "{SCRAPE_CONFIG} does not load {FLEET_RULES}: {loaded:?}"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The bcrypt hashes of `basic_auth_users`: each checked at start-up, and all of one cost so
-//! an answer's time does not tell which users exist.
+//! The bcrypt hashes of `basic_auth_users`: each checked at start-up, and what their costs
+//! let a timing attacker tell apart.
 
 use std::collections::BTreeMap;
 
@@ -12,13 +12,6 @@ pub enum HashError {
     NotBcrypt(String),
     /// Its cost is outside what bcrypt allows.
     Cost(u32),
-    /// Two users' hashes have different costs: (user, cost) of the cheapest and the costliest.
-    MixedCosts {
-        /// The user with the cheapest hash, and its cost.
-        cheapest: (String, u32),
-        /// The user with the costliest hash, and its cost.
-        costliest: (String, u32),
-    },
 }
 
 impl std::fmt::Display for HashError {
@@ -28,12 +21,6 @@ impl std::fmt::Display for HashError {
                 write!(f, "not a bcrypt hash ({why}); make one with `htpasswd -nBC 10 USER`")
             }
             HashError::Cost(cost) => write!(f, "bcrypt cost {cost} is outside 4..31"),
-            HashError::MixedCosts { cheapest: (low_user, low), costliest: (high_user, high) } => {
-                write!(
-                    f,
-                    "bcrypt costs differ ({low_user}: {low}, {high_user}: {high}), so a wrong password for {low_user} is answered sooner than one for a user who does not exist, which tells who exists; give every user the same cost, e.g. `htpasswd -nBC {high} {low_user}`"
-                )
-            }
         }
     }
 }
@@ -56,31 +43,74 @@ fn cost(hash: &str) -> Result<u32, HashError> {
     Ok(parts.get_cost())
 }
 
-/// Checks that every user's hash (each already passed by [`check_hash`]) has the same cost.
+/// What the costs of `basic_auth_users` give away to someone timing 401s.
 ///
 /// A wrong password costs one check against the user's own hash, an unknown user one check
-/// against a decoy; if costs differ, no single decoy costs what every user's check costs,
-/// and the time of a 401 tells whether the user exists (2 ms for a cost-4 user against 90 ms
-/// for an unknown one). Refusing such a file makes the answer's time independent of the user
-/// by construction; the alternative, padding cheaper answers to the costliest hash's time,
-/// would have to guess that time under whatever load the machine is in. Rehashing is one
-/// `htpasswd` command.
-pub fn check_costs(users: &BTreeMap<String, String>) -> Result<(), HashError> {
+/// against a decoy of [`CostReport::decoy_cost`], the cost most users have. A user whose hash
+/// costs something else answers a wrong password sooner or later than a user who does not
+/// exist, which tells that the user exists. Files with mixed costs are accepted all the same
+/// (the toolkit's own test file mixes 10, 12 and 18): padding every 401 to the costliest
+/// hash would make each wrong login cost as much as that hash (25 s of a core at cost 18), a
+/// lever for exhausting the CPU; so no wrong login costs more than that user's own hash, and
+/// the users who stand out are named at start-up, with how to even them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostReport {
+    /// The cost an unknown user's check costs: the most common cost among the users (the
+    /// lowest of the most common, on a tie), `None` without users.
+    pub decoy_cost: Option<u32>,
+    /// Users whose hash has another cost, with that cost: a timing attacker can tell them
+    /// from users who do not exist.
+    pub distinguishable: Vec<(String, u32)>,
+}
+
+impl CostReport {
+    /// The start-up warning naming the distinguishable users, if any.
+    pub fn warning(&self) -> Option<String> {
+        let cost = self.decoy_cost?;
+        if self.distinguishable.is_empty() {
+            return None;
+        }
+        let users: Vec<String> = self
+            .distinguishable
+            .iter()
+            .map(|(user, cost)| format!("{user} (cost {cost})"))
+            .collect();
+        Some(format!(
+            "basic_auth_users: bcrypt costs differ: a wrong password for {} is answered sooner or later than one for a user who does not exist (checked at cost {cost}, the cost most users have), so timing tells that they exist; rehash them at cost {cost} to even this out, e.g. `htpasswd -nBC {cost} USER`",
+            users.join(", ")
+        ))
+    }
+}
+
+/// The costs of `users`' hashes (each checked as [`check_hash`] does), and who stands out.
+pub fn cost_report(users: &BTreeMap<String, String>) -> Result<CostReport, HashError> {
     let mut costs = Vec::with_capacity(users.len());
     for (user, hash) in users {
-        costs.push((cost(hash)?, user));
+        costs.push((user, cost(hash)?));
     }
-    let cheapest = costs.iter().min();
-    let costliest = costs.iter().max();
-    match (cheapest, costliest) {
-        (Some(&(low, low_user)), Some(&(high, high_user))) if low != high => {
-            Err(HashError::MixedCosts {
-                cheapest: (low_user.clone(), low),
-                costliest: (high_user.clone(), high),
-            })
-        }
-        _ => Ok(()),
+    let decoy_cost = most_common(costs.iter().map(|(_, cost)| *cost));
+    let distinguishable = costs
+        .into_iter()
+        .filter(|(_, cost)| Some(*cost) != decoy_cost)
+        .map(|(user, cost)| (user.clone(), cost))
+        .collect();
+    Ok(CostReport { decoy_cost, distinguishable })
+}
+
+/// The most common of `costs`, the lowest of equally common ones; `None` for none.
+pub(super) fn most_common(costs: impl Iterator<Item = u32>) -> Option<u32> {
+    let mut tally = BTreeMap::<u32, usize>::new();
+    for cost in costs {
+        *tally.entry(cost).or_default() += 1;
     }
+    // BTreeMap iterates by rising cost and max_by_key keeps the last maximum: reversed, the
+    // lowest of equally common costs wins.
+    tally.into_iter().rev().max_by_key(|(_, n)| *n).map(|(cost, _)| cost)
+}
+
+/// The cost of a configured hash, already checked; 0 if it does not parse.
+pub(super) fn cost_of(hash: &str) -> u32 {
+    cost(hash).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -99,18 +129,22 @@ mod tests {
     }
 
     #[test]
-    fn mixed_costs_are_refused_and_equal_ones_accepted() {
-        assert_eq!(check_costs(&users(&[("carol", CAROL), ("dave", DAVE)])), Ok(()));
-        assert_eq!(check_costs(&users(&[])), Ok(()));
-        let mixed = check_costs(&users(&[("alice", ALICE), ("carol", CAROL), ("dave", DAVE)]));
-        assert_eq!(
-            mixed,
-            Err(HashError::MixedCosts {
-                cheapest: ("carol".into(), 4),
-                costliest: ("alice".into(), 10)
-            })
-        );
-        let line = mixed.unwrap_err().to_string();
-        assert!(line.contains("carol: 4, alice: 10") && !line.contains('\n'), "{line}");
+    fn the_decoy_costs_what_most_users_cost_and_the_others_are_named() {
+        let even = cost_report(&users(&[("carol", CAROL), ("dave", DAVE)])).unwrap();
+        assert_eq!(even, CostReport { decoy_cost: Some(4), distinguishable: vec![] });
+        assert_eq!(even.warning(), None);
+        let none = cost_report(&users(&[])).unwrap();
+        assert_eq!((none.decoy_cost, none.warning()), (None, None));
+        let mixed = cost_report(&users(&[("alice", ALICE), ("carol", CAROL), ("dave", DAVE)]));
+        let mixed = mixed.unwrap();
+        assert_eq!(mixed.decoy_cost, Some(4));
+        assert_eq!(mixed.distinguishable, [("alice".to_string(), 10)]);
+        let line = mixed.warning().unwrap();
+        assert!(line.contains("alice (cost 10)") && !line.contains("carol"), "{line}");
+        assert!(line.contains("htpasswd -nBC 4") && !line.contains('\n'), "{line}");
+        // A tie goes to the cheaper cost, so an unknown user never costs the dearer one.
+        let tie = cost_report(&users(&[("alice", ALICE), ("carol", CAROL)])).unwrap();
+        assert_eq!(tie.decoy_cost, Some(4));
+        assert_eq!(tie.distinguishable, [("alice".to_string(), 10)]);
     }
 }

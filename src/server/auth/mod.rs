@@ -1,9 +1,10 @@
 //! HTTP basic auth against bcrypt hashes, as prometheus/exporter-toolkit does it, with its
 //! lessons applied, and made so a flood of bad logins cannot be turned against scrapes or
 //! against the first login of a real user (issue 14):
-//! - a user we do not know still costs one bcrypt check (against a configured hash), and every
-//!   configured hash has the same cost ([`check_costs`]), so response times do not tell which
-//!   users exist;
+//! - a user we do not know still costs one bcrypt check, against a configured hash of the
+//!   cost most users have, so response times do not tell which users exist unless a user's
+//!   hash has another cost; those users are named at start-up ([`cost_report`]), and no
+//!   wrong login costs more than that user's own hash;
 //! - verdicts are cached in a bounded map keyed by the tuple (user, hash, password digest),
 //!   and a cached verdict is answered at once, never behind a bcrypt check. CVE-2022-46146
 //!   was a cache keyed by the concatenation `user + hash + password`, which a crafted user
@@ -28,7 +29,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use bcrypt::HashParts;
 use ring::digest;
 use tokio::sync::watch;
 
@@ -37,7 +37,7 @@ mod hash;
 mod pool;
 
 pub use basic::{AuthError, Credentials, encode_basic, parse_basic};
-pub use hash::{HashError, check_costs, check_hash};
+pub use hash::{CostReport, HashError, check_hash, cost_report};
 pub use pool::{CACHE_CAPACITY, CHECKS_QUEUED, StartError, bcrypt_workers};
 
 use pool::{Job, State, Waiting, start_worker};
@@ -66,9 +66,9 @@ struct CacheKey {
 /// Checks credentials against `basic_auth_users`.
 pub struct Authenticator {
     users: HashMap<Vec<u8>, Arc<str>>,
-    /// What an unknown user's password is checked against: a configured hash (all have one
-    /// cost, see [`check_costs`]), so the check costs what a real one does. Its verdict is
-    /// never used.
+    /// What an unknown user's password is checked against: a configured hash of the cost
+    /// most users have ([`CostReport::decoy_cost`]), so the check costs what theirs does. Its
+    /// verdict is never used.
     decoy: Arc<str>,
     state: Arc<State>,
 }
@@ -86,7 +86,7 @@ const FALLBACK_DECOY: &str = "$2y$10$n.IgVHpm1.l9z34eBg1rpOjFhfoBCPizNlp2H2UPIWP
 
 impl Authenticator {
     /// An authenticator for `users` (name -> bcrypt hash, already checked by
-    /// [`check_hash`] and [`check_costs`]), with [`bcrypt_workers`] threads.
+    /// [`check_hash`]), with [`bcrypt_workers`] threads.
     pub fn new<'a>(
         users: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> Result<Authenticator, StartError> {
@@ -110,10 +110,12 @@ impl Authenticator {
             .into_iter()
             .map(|(u, h)| (u.as_bytes().to_vec(), Arc::from(h.as_str())))
             .collect();
-        // The costliest, should a caller have skipped check_costs.
+        // The cost most users have, lowest on a tie (as cost_report decides; the hashes were
+        // checked, so every cost parses).
+        let common = hash::most_common(users.values().map(|h| hash::cost_of(h)));
         let decoy = users
             .values()
-            .max_by_key(|h| h.parse::<HashParts>().map(|p| p.get_cost()).unwrap_or(0))
+            .find(|h| Some(hash::cost_of(h)) == common)
             .cloned()
             .unwrap_or_else(|| Arc::from(FALLBACK_DECOY));
         let state = Arc::new(State {
@@ -277,6 +279,26 @@ mod tests {
         assert_eq!(a.bcrypt_checks(), 1);
         // Against a configured hash, so it costs what carol's or dave's check costs.
         assert!([CAROL, DAVE].contains(&&*a.decoy));
+    }
+
+    /// Issue 24: with mixed costs an unknown user costs what most users cost, not the
+    /// dearest hash (alice, cost 10, is the odd one out here).
+    #[test]
+    fn the_decoy_has_the_most_common_cost() {
+        let a = Authenticator::unstarted(&users(&[
+            ("alice", super::fixtures::ALICE),
+            ("carol", CAROL),
+            ("dave", DAVE),
+        ]));
+        assert_eq!(hash::cost_of(&a.decoy), 4);
+        // A wrong password is checked against the user's own hash, never a dearer one; an
+        // unknown user against the decoy.
+        let key = |creds: &str| a.key(&parse_basic(&basic(creds)).unwrap());
+        assert_eq!((&*key("carol:wrong").0.hash, key("carol:wrong").1), (CAROL, true));
+        assert_eq!(&*key("alice:wrong").0.hash, super::fixtures::ALICE);
+        assert_eq!((key("mallory:x").0.hash, key("mallory:x").1), (a.decoy.clone(), false));
+        let a = Authenticator::unstarted(&users(&[]));
+        assert_eq!(&*a.decoy, FALLBACK_DECOY);
     }
 
     #[tokio::test]

@@ -4,7 +4,10 @@
 //!
 //! # Layout
 //! - `mod.rs`: the rustls server configuration from the settings and their PEM files.
-//! - `sans`: the `client_allowed_sans` check of client certificates.
+//! - `client`: client-certificate verifiers: unverified (`RequestClientCert`,
+//!   `RequireAnyClientCert`), and webpki's with a self-signed configured CA presented as the
+//!   client's own certificate and `client_allowed_sans`.
+//! - `sans`: the SAN match of `client_allowed_sans`.
 //! - `reload`: rebuilding the configuration when its files change; the handshake.
 
 use std::sync::Arc;
@@ -18,13 +21,14 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::web_config::{ClientAuth, Curve, Pem, TlsSettings, TlsVersion, WebConfigError};
 
+mod client;
 mod reload;
 mod sans;
 
 pub use reload::Reloader;
 pub use sans::has_allowed_san;
 
-use sans::SanVerifier;
+use client::{Unverified, Verifier};
 
 /// The crypto provider: rustls's `ring` backend, restricted to what the settings allow.
 fn provider(settings: &TlsSettings) -> CryptoProvider {
@@ -83,35 +87,17 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| WebConfigError::new(key("cipher_suites".into()), e.to_string()))?;
-    let builder = match (&settings.client_auth, &settings.client_ca) {
-        (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
-        (mode, Some(ca)) => {
-            let ca_key = key(pem_key("client_ca", ca));
-            let mut roots = RootCertStore::empty();
-            for cert in read_certs(ca, ca_key.clone())? {
-                roots.add(cert).map_err(|e| {
-                    WebConfigError::new(
-                        &ca_key,
-                        format!("{}: not a usable CA certificate: {e}", ca.describe()),
-                    )
-                })?;
-            }
-            let mut verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            if *mode == ClientAuth::VerifyIfGiven {
-                verifier = verifier.allow_unauthenticated();
-            }
-            let verifier =
-                verifier.build().map_err(|e| WebConfigError::new(&ca_key, e.to_string()))?;
-            let verifier: Arc<dyn ClientCertVerifier> = if settings.client_allowed_sans.is_empty() {
-                verifier
-            } else {
-                Arc::new(SanVerifier {
-                    inner: verifier,
-                    allowed: settings.client_allowed_sans.clone(),
-                })
-            };
-            builder.with_client_cert_verifier(verifier)
+    let builder = match settings.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Request | ClientAuth::RequireAny => {
+            builder.with_client_cert_verifier(Arc::new(Unverified {
+                mandatory: settings.client_auth == ClientAuth::RequireAny,
+                accept: true,
+                algorithms: provider.signature_verification_algorithms,
+            }))
+        }
+        ClientAuth::VerifyIfGiven | ClientAuth::RequireAndVerify => {
+            builder.with_client_cert_verifier(client_verifier(settings, provider)?)
         }
     };
     let mut config = builder.with_single_cert(certs, private_key).map_err(|e| {
@@ -126,6 +112,84 @@ pub fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigError
     })?;
     config.ignore_client_order = settings.prefer_server_cipher_suites;
     Ok(Arc::new(config))
+}
+
+/// The verifier of `VerifyClientCertIfGiven` and `RequireAndVerifyClientCert`: against
+/// `client_ca`, or without one against the system's trust store (as Go does), then
+/// `client_allowed_sans`.
+fn client_verifier(
+    settings: &TlsSettings,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, WebConfigError> {
+    let optional = settings.client_auth == ClientAuth::VerifyIfGiven;
+    // Why the system's store gave nothing, if it said.
+    let mut store_error = None;
+    let (roots, cas) = match &settings.client_ca {
+        Some(ca) => {
+            let ca_key = format!("tls_server_config.{}", pem_key("client_ca", ca));
+            let mut roots = RootCertStore::empty();
+            let cas = read_certs(ca, ca_key.clone())?;
+            for cert in &cas {
+                roots.add(cert.clone()).map_err(|e| {
+                    WebConfigError::new(
+                        &ca_key,
+                        format!("{}: not a usable CA certificate: {e}", ca.describe()),
+                    )
+                })?;
+            }
+            (roots, cas)
+        }
+        None => {
+            let (roots, why) = system_roots();
+            store_error = why;
+            (roots, Vec::new())
+        }
+    };
+    if roots.is_empty() {
+        if optional {
+            // Go with an empty pool: clients without a certificate get in, every given
+            // certificate is refused.
+            return Ok(Arc::new(Unverified {
+                mandatory: false,
+                accept: false,
+                algorithms: provider.signature_verification_algorithms,
+            }));
+        }
+        let why = store_error.map(|e| format!(" ({e})")).unwrap_or_default();
+        return Err(WebConfigError::new(
+            "tls_server_config.client_ca_file",
+            format!(
+                "not set, and the system trust store (SSL_CERT_FILE, SSL_CERT_DIR or the OS's) has no certificate to verify client certificates against{why}, so no client could connect; set client_ca_file"
+            ),
+        ));
+    }
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    if optional {
+        verifier = verifier.allow_unauthenticated();
+    }
+    let verifier = verifier
+        .build()
+        .map_err(|e| WebConfigError::new("tls_server_config.client_ca_file", e.to_string()))?;
+    Ok(Arc::new(Verifier {
+        inner: verifier,
+        cas,
+        allowed_sans: settings.client_allowed_sans.clone(),
+    }))
+}
+
+/// The system's trusted roots: `SSL_CERT_FILE` or `SSL_CERT_DIR` when set, else the OS's
+/// store (the keychain's trust settings on macOS, the distribution's bundle on Linux). Roots
+/// that do not parse are left out, as Go's pool leaves them out.
+///
+/// # Platform-specific behavior
+/// On macOS Go asks the platform verifier (Security.framework) about the whole chain; here
+/// the keychain's trusted roots are read once per build and the chain is verified by webpki.
+/// The first error met reading the store comes along, for the message when it gave nothing.
+fn system_roots() -> (RootCertStore, Option<String>) {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    (roots, found.errors.first().map(ToString::to_string))
 }
 
 /// The web config key a PEM was given under: `cert_file` or `cert`, and so on.

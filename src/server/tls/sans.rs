@@ -1,22 +1,10 @@
 //! `client_allowed_sans`: a verified client certificate must carry one of the listed subject
-//! alternative names.
+//! alternative names, compared exactly, as the toolkit's Go x509 does. (The verifier that
+//! asks this is `client::Verifier`.)
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-
-/// Checks a verified client certificate against `client_allowed_sans`: one of its DNS-name,
-/// IP-address, e-mail or URI subject alternative names must be listed (compared exactly, as
-/// the toolkit's Go x509 does).
-#[derive(Debug)]
-pub(super) struct SanVerifier {
-    pub(super) inner: Arc<dyn ClientCertVerifier>,
-    pub(super) allowed: Vec<String>,
-}
+use rustls_pki_types::{CertificateDer, ServerName};
 
 /// Whether the certificate carries one of `allowed` as a SAN.
 pub fn has_allowed_san(cert: &CertificateDer<'_>, allowed: &[String]) -> bool {
@@ -37,56 +25,6 @@ pub fn has_allowed_san(cert: &CertificateDer<'_>, allowed: &[String]) -> bool {
         // subjectAltName extension (webpki has checked the signature).
         let emails = email_sans(der);
         allowed.iter().any(|want| emails.iter().any(|email| email == want))
-    }
-}
-
-impl ClientCertVerifier for SanVerifier {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
-        if has_allowed_san(end_entity, &self.allowed) {
-            Ok(verified)
-        } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 
