@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use libproc_exporter::collect;
 use libproc_exporter::host::Limits;
+use libproc_exporter::libproc::sim::churn::Churn;
 use libproc_exporter::libproc::sim::{Phase, SimKernel, SimProc, SimRusage, SimTable};
 use libproc_exporter::libproc::{self, Errno, Kernel, PROC_CALLNUM_PIDRUSAGE, RUSAGE_INFO_V2};
 use libproc_exporter::metrics::Exporter;
@@ -222,20 +223,55 @@ fn forks_execs_exits_reaps_and_reused_pids_never_decrease_a_counter() {
                 }
             }
             let body = exporter.scrape(None);
-            for line in body.lines().filter(|l| !l.starts_with('#')) {
-                let Some((series, value)) = line.rsplit_once(' ') else { continue };
-                if !series.split('{').next().unwrap().ends_with("_total") {
-                    continue;
-                }
-                let value: f64 = value.parse().unwrap();
-                if let Some(&before) = last.get(series) {
-                    assert!(
-                        value >= before,
-                        "seed {seed} step {step}: {series} {before} -> {value}"
-                    );
-                }
-                last.insert(series.to_string(), value);
-            }
+            assert_no_counter_went_down(&body, &mut last, &format!("seed {seed} step {step}"));
         }
     }
+}
+
+/// Fails if a counter of `body` is below its value in `last` (the previous scrapes); then
+/// remembers `body`'s. A series not shown for a while must not come back lower either.
+fn assert_no_counter_went_down(body: &str, last: &mut HashMap<String, f64>, at: &str) {
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        if !series.split('{').next().unwrap_or_default().ends_with("_total") {
+            continue;
+        }
+        let value: f64 = value.parse().unwrap();
+        if let Some(&before) = last.get(series) {
+            assert!(value >= before, "{at}: {series} {before} -> {value}");
+        }
+        last.insert(series.to_string(), value);
+    }
+}
+
+#[test]
+fn under_churn_no_counter_ever_decreases_for_an_unprivileged_or_a_root_reader() {
+    // The churn mode (issue 19) forks, execs, exits, reaps and reuses pids between any two
+    // calls of a scrape: between the listing and the rusage call, between a process's short
+    // info and its usage. Between scrapes, live processes use more CPU and disk.
+    let mut shown = 0;
+    for seed in 1..=80u64 {
+        let caller = if seed % 2 == 0 { 0 } else { ALICE };
+        let kernel = Arc::new(SimKernel::new(table(), caller));
+        Churn::install(&kernel, seed, vec![]);
+        let exporter = exporter(kernel.clone(), caller);
+        let mut rng = Rng::new(seed);
+        let mut last: HashMap<String, f64> = HashMap::new();
+        for step in 0..25 {
+            {
+                let mut t = kernel.table();
+                let pids: Vec<i32> = t.procs().map(|p| p.pid).collect();
+                for pid in pids {
+                    if let Some(r) = t.get_mut(pid).and_then(|p| p.rusage.as_mut()) {
+                        r.user_ticks += rng.below(2 * HZ);
+                        r.disk_read_bytes += rng.below(1 << 16);
+                    }
+                }
+            }
+            let body = exporter.scrape(None);
+            shown += body.lines().filter(|l| l.starts_with("libproc_ppid_children")).count();
+            assert_no_counter_went_down(&body, &mut last, &format!("seed {seed} step {step}"));
+        }
+    }
+    assert!(shown > 0, "reaps under churn gave some parent children's CPU");
 }
