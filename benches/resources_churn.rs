@@ -112,6 +112,10 @@ fn main() {
     std::fs::create_dir_all(root.join("sys/kernel/pty")).unwrap();
     std::fs::write(root.join("stat"), "cpu 0 0 0 0\nbtime 1700000000\nprocesses 1\n").unwrap();
     std::fs::write(root.join("sys/kernel/pid_max"), format!("{PID_MAX}\n")).unwrap();
+    // The files collector's counters (allocated, free, fs.file-max), so it runs as on a host.
+    std::fs::create_dir_all(root.join("sys/fs")).unwrap();
+    std::fs::write(root.join("sys/fs/file-nr"), "1000\t0\t100000\n").unwrap();
+    std::fs::write(root.join("sys/fs/nr_open"), "1048576\n").unwrap();
 
     let mut churn = Churn {
         rng: Rng(0x9e37_79b9_7f4a_7c15),
