@@ -32,6 +32,8 @@
 # Usage:  benches/run.sh                        (as root; about 10 minutes on 2 cores)
 #         N_LIST="1000 5000" ROUNDS=1 benches/run.sh
 #         COMPARE_BIN=/path/to/other/libproc_exporter benches/run.sh   (A/B in the same run)
+#         COMPARE_BIN=target/release/libproc_exporter COMPARE_ARGS=--no-collector.resources \
+#           PEERS=0 benches/run.sh                  (one collector's cost: the same build without it)
 # Exit status: 0 all goals met, 2 some goal missed (the report says which), 1 error.
 set -u
 set -o pipefail
@@ -57,6 +59,7 @@ ALT_PORT=${ALT_PORT:-19078}
 NE_PORT=${NE_PORT:-19100}
 PE_PORT=${PE_PORT:-19256}
 COMPARE_BIN=${COMPARE_BIN:-}          # a second libproc_exporter binary measured beside ours
+COMPARE_ARGS=${COMPARE_ARGS:-}        # flags for it (split on blanks), e.g. --no-collector.NAME
 STATUS_PATH=${STATUS_PATH:-1}         # 1: also run ours on the status path (needs root and unshare)
 STATUS_PORT=${STATUS_PORT:-19079}
 WORK=${WORK:-$(mktemp -d /tmp/libproc-bench.XXXXXX)}
@@ -219,7 +222,8 @@ elif [ "$STATUS_PATH" = 1 ]; then
 fi
 if [ -n "$COMPARE_BIN" ]; then
     start_exporter alt "$ALT_PORT" "$WORK/alt.log" \
-        "$COMPARE_BIN" --web.listen-address="127.0.0.1:$ALT_PORT" --web.max-requests="$((BURST + 10))"
+        "$COMPARE_BIN" --web.listen-address="127.0.0.1:$ALT_PORT" --web.max-requests="$((BURST + 10))" \
+        $COMPARE_ARGS
 fi
 if [ -n "$NE_BIN" ]; then
     start_exporter ne "$NE_PORT" "$WORK/ne.log" \
@@ -239,7 +243,7 @@ fi
     printf '"revision": %s, ' "$(json_str "$(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown)")"
     printf '"ne": %s, ' "$(json_str "$([ -n "$NE_BIN" ] && "$NE_BIN" --version 2>&1 | head -1 || echo 'not installed')")"
     printf '"pe": %s, ' "$(json_str "$([ -n "$PE_BIN" ] && (dpkg-query -W -f='${Version}' prometheus-process-exporter 2>/dev/null || echo installed) || echo 'not installed')")"
-    printf '"compare_bin": %s, ' "$(json_str "$COMPARE_BIN")"
+    printf '"compare_bin": %s, ' "$(json_str "$COMPARE_BIN $COMPARE_ARGS")"
     printf '"ours_ids": %s, "ours_status_ids": %s, ' "$(json_str "$OURS_IDS")" "$(json_str "$STATUS_IDS")"
     printf '"clk_tck": %s, "settings": %s}\n' "$(getconf CLK_TCK)" \
         "$(json_str "N_LIST='$N_LIST' ROUNDS=$ROUNDS SCRAPES=$SCRAPES PE_SCRAPES=$PE_SCRAPES WARMUP=$WARMUP FLOOR_ITERS=$FLOOR_ITERS FLOOR_REPS=$FLOOR_REPS BURST=$BURST BURST_REPS=$BURST_REPS PARENTS=$PARENTS UIDS=$UIDS")"

@@ -105,6 +105,10 @@ impl Kernel for Uncounted {
         PAUSED.store(false, Ordering::Relaxed);
         result
     }
+
+    fn timebase_hz(&self) -> Option<u64> {
+        self.0.timebase_hz()
+    }
 }
 
 /// A non-root caller: the privilege probe fails and short info + tty listings are used.
@@ -232,6 +236,7 @@ fn sweep() -> bool {
     }
     println!();
     ok &= laptop_sweep();
+    ok &= usage_sweep();
     println!("{}", if ok { "sim goals: met" } else { "sim goals: NOT met" });
     ok
 }
@@ -257,6 +262,40 @@ fn laptop_sweep() -> bool {
             ok &= calls <= (n + k + 4) as u64;
             println!("| {n} | {t} | {k} | {calls} | {} | {} |", n + k + 4, n + t + 4);
         }
+    }
+    println!();
+    ok
+}
+
+/// With the `resources` collector on, each readable process costs one `proc_pid_rusage` more:
+/// N + R + k + 4 calls unprivileged (R: the caller's own processes; another user's is known
+/// refused without a call), N + N + 4 as root.
+fn usage_sweep() -> bool {
+    println!("Reading usage too (resources collector), T = 16 terminals in use:");
+    println!();
+    println!("| N | R (readable) | calls | N+R+T+4 | calls as root | 2N+4 | within bound |");
+    println!("|---:|---:|---:|---:|---:|---:|:---:|");
+    let mut ok = true;
+    let t = 16;
+    for &n in &NS {
+        let calls = |euid: u32| {
+            let (table, ttys) = sim_table::table(n, t);
+            let readable = table.procs().filter(|p| euid == 0 || p.euid == euid).count();
+            let kernel = Arc::new(SimKernel::new(table, euid));
+            let mut source =
+                sim_table::source(Uncounted(kernel.clone()), ttys, euid).reading_usage(true);
+            source.read().expect("warm-up snapshot");
+            let before = kernel.calls();
+            let snapshot = source.read().expect("snapshot");
+            let read = snapshot.processes.iter().filter(|p| p.usage.is_some()).count();
+            assert_eq!(read, readable, "every readable process's usage is read");
+            (kernel.calls() - before, readable)
+        };
+        let ((user, r), (root, _)) = (calls(USER), calls(0));
+        let within = user <= (n + r + t + 4) as u64 && root <= (2 * n + 4) as u64;
+        ok &= within;
+        let yes = if within { "yes" } else { "NO" };
+        println!("| {n} | {r} | {user} | {} | {root} | {} | {yes} |", n + r + t + 4, 2 * n + 4);
     }
     println!();
     ok

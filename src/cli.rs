@@ -157,6 +157,22 @@ pub struct CollectorChoice {
 
 const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
 
+/// A duration flag's value in whole seconds (`90s`, `2m`, `1h`).
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    crate::duration::parse_duration(text)
+        .map(|d| d.as_secs())
+        .ok_or_else(|| "expected a duration such as 90s, 30m or 1h".to_string())
+}
+
+/// Whole seconds the way a person writes them: `1h`, `30m`, `90s`.
+fn seconds_text(seconds: u64) -> String {
+    match seconds {
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// A flag id clap can keep: clap wants `'static` names, made once per process.
 fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
@@ -206,8 +222,11 @@ impl FromArgMatches for CollectorFlags {
             };
             let mut values = collect::Settings::default();
             for (setting, id) in definition.settings.iter().zip(settings) {
-                // Every setting has clap's default value, the one its declaration gives.
-                if let Some(&value) = matches.get_one::<u64>(id) {
+                // Every setting but a switch has clap's default value, the one its
+                // declaration gives; a switch is 1 when given.
+                if setting.unit == collect::Unit::Switch {
+                    values = values.with(setting, u64::from(matches.get_flag(id)));
+                } else if let Some(&value) = matches.get_one::<u64>(id) {
                     values = values.with(setting, value);
                 }
             }
@@ -216,6 +235,19 @@ impl FromArgMatches for CollectorFlags {
                 values = values.with_list(list, given.cloned().collect());
             }
             self.collectors.push(CollectorChoice { definition, enabled, settings: values });
+        }
+        // A borrowed list is given once, on its owner's flag: copy the owner's values.
+        let given: Vec<_> = self
+            .collectors
+            .iter()
+            .flat_map(|c| c.settings.lists().map(|(list, v)| (list, v.to_vec())))
+            .collect();
+        for choice in &mut self.collectors {
+            for &borrowed in choice.definition.borrows {
+                if let Some((_, v)) = given.iter().find(|(list, _)| std::ptr::eq(*list, borrowed)) {
+                    choice.settings = choice.settings.clone().with_list(borrowed, v.clone());
+                }
+            }
         }
         Ok(())
     }
@@ -246,14 +278,18 @@ impl Args for CollectorFlags {
                         .help(format!("Disable the {} collector", definition.name)),
                 );
             for (setting, id) in definition.settings.iter().zip(settings) {
-                cmd = cmd.arg(
-                    Arg::new(*id)
-                        .long(*id)
+                let arg = Arg::new(*id).long(*id).help(setting.help);
+                cmd = cmd.arg(match setting.unit {
+                    collect::Unit::Count => arg
                         .value_name("N")
                         .value_parser(clap::value_parser!(u64))
-                        .default_value(leak(setting.default.to_string()))
-                        .help(setting.help),
-                );
+                        .default_value(leak(setting.default.to_string())),
+                    collect::Unit::Seconds => arg
+                        .value_name("DURATION")
+                        .value_parser(parse_seconds)
+                        .default_value(leak(seconds_text(setting.default))),
+                    collect::Unit::Switch => arg.action(ArgAction::SetTrue),
+                });
             }
             for (list, id) in definition.lists.iter().zip(lists) {
                 cmd = cmd.arg(

@@ -126,6 +126,13 @@ impl Config {
         check_telemetry_path(path)?;
         check_source(kind, cli.replay_file.as_deref())?;
         let collectors = collectors(&cli.collectors)?;
+        // The one setting a source needs: what the resources collector shows decides what
+        // procfs reads.
+        let resources = collectors
+            .iter()
+            .find(|(definition, _)| definition.name == collect::resources::DEFINITION.name);
+        let disk_io = resources.is_some_and(|(_, s)| s.get(&collect::resources::IO) != 0);
+        let usage = resources.is_some();
         let header_read_timeout = parse_duration(&cli.header_read_timeout)
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
             .ok_or_else(|| {
@@ -169,6 +176,8 @@ impl Config {
                 kind,
                 replay_file: cli.replay_file.clone(),
                 procfs: cli.procfs.clone(),
+                disk_io,
+                usage,
             },
             log_level,
             log_format,

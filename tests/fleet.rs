@@ -124,11 +124,25 @@ fn shipped_limit(key: &str) -> usize {
 /// One process of a generated table: running, no terminal, its own process group.
 fn process(pid: u64, ppid: u64, uid: u64, comm: &str, uniqueid: u64) -> Value {
     let gid = if uid == 0 { 0 } else { 20 };
-    json!({
+    // Its own session (recorded since the leftovers collector: without one, a replay's getsid
+    // says ESRCH, as it did to the recorder), and what it used (recorded since resources),
+    // different for every process so that every resources family fills its top K.
+    let usage = json!({
+        "user_ns": pid * 1_000_000, "system_ns": pid * 1_000, "child_user_ns": pid * 100,
+        "child_system_ns": pid, "resident_bytes": pid * 4096, "footprint_bytes": pid * 2048,
+        "disk": {"read": pid * 512, "written": pid * 256}
+    });
+    let mut p = json!({
         "pid": pid, "ppid": ppid, "pgid": pid, "euid": uid, "ruid": uid, "svuid": uid,
         "egid": gid, "rgid": gid, "status": 2, "flags": LP64, "comm": comm, "tdev": null,
-        "zombie": false, "start_sec": 1_732_700_000 + pid, "start_usec": 0, "uniqueid": uniqueid
-    })
+        "zombie": false, "start_sec": 1_732_700_000 + pid, "start_usec": 0, "uniqueid": uniqueid,
+        "sid": pid, "usage": usage
+    });
+    // getsid cannot ask about kernel_task (pid 0 means the caller, §10.1).
+    if pid == 0 {
+        p.as_object_mut().unwrap().remove("sid");
+    }
+    p
 }
 
 /// `process` on the terminal with device number `dev`.
@@ -144,6 +158,8 @@ fn zombie(mut p: Value) -> Value {
     p["status"] = json!(5);
     p["flags"] = json!(LP64 | 0x4);
     p["zombie"] = json!(true);
+    // getsid gives ESRCH for a zombie (§10.1): none recorded.
+    p.as_object_mut().unwrap().remove("sid");
     p
 }
 
@@ -154,8 +170,9 @@ fn tty_dev(k: u64) -> u64 {
 
 /// A table that fills every cap at the defaults: 600 users (caps 500 in `uid` and `ruid`),
 /// 600 terminals (cap 500), 12 parents with 50 children and 2 zombies each (top 10 in
-/// `ppid`, twice), 30 command names (top 20 in `comm`), and 25 users with a leftover in each
-/// of the 4 age buckets (20 users in `leftovers`).
+/// `ppid`, twice), 30 command names (top 20 in `comm`), 25 users with a leftover in each
+/// of the 4 age buckets (20 users in `leftovers`), and every process's usage (top 10 in each
+/// `resources` family).
 fn worst_case_table() -> Value {
     let mut uniqueid = 0;
     let mut next = || {
@@ -187,13 +204,14 @@ fn worst_case_table() -> Value {
         for (k, age) in [60, 1_000, 10_000, 1_000_000].into_iter().enumerate() {
             let mut p = process(6_000 + 4 * j + k as u64, 1, 10_000 + j, "leftover", next());
             p["pgid"] = json!(9_999);
+            p["sid"] = json!(9_999);
             p["start_sec"] = json!(now - age);
             procs.push(p);
         }
     }
     json!({
         // Read as root: the leftovers' start times are readable, so they fill every age bucket.
-        "format": "libproc-exporter/snapshot-v1", "os": "macos", "privileged": true,
+        "format": "libproc-exporter/snapshot-v2", "os": "macos", "privileged": true,
         "caller_euid": 0,
         "limits": {
             "maxproc": 100_000, "maxprocperuid": 50_000, "ptmx_max": 999,
@@ -218,6 +236,12 @@ fn the_worst_case_at_the_default_caps_fits_the_shipped_scrape_limits() {
         ("libproc_ppid_zombies", 10),
         ("libproc_comm_processes", 20),
         ("libproc_leftover_processes", 80),
+        ("libproc_comm_cpu_seconds_total", 20),
+        ("libproc_ruid_cpu_seconds_total", 20),
+        ("libproc_ppid_children_cpu_seconds_total", 20),
+        ("libproc_comm_resident_bytes", 10),
+        ("libproc_ruid_footprint_bytes", 10),
+        ("libproc_comm_disk_written_bytes_total", 10),
     ] {
         assert_eq!(family_samples(&body, family), cap, "{family} at its default cap");
     }

@@ -3,10 +3,12 @@
 
 use std::process::Command;
 
-use libproc_exporter::table::snapshot_file;
+use libproc_exporter::collect;
+use libproc_exporter::metrics::Exporter;
+use libproc_exporter::table::{replay, snapshot_file};
 use serde_json::{Value, json};
 
-use crate::common::{exporter_bin, fixture};
+use crate::common::{exporter_bin, fixture, sample};
 
 fn tmpdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("libproc-exporter-{name}-{}", std::process::id()));
@@ -119,6 +121,47 @@ fn base() -> Value {
     })
 }
 
+/// A process's `usage` (snapshot v2): 2 s of CPU, 64 MiB, some disk traffic.
+fn usage() -> Value {
+    json!({"user_ns": 1_500_000_000u64, "system_ns": 500_000_000u64, "child_user_ns": 0,
+           "child_system_ns": 0, "resident_bytes": 67108864, "footprint_bytes": 33554432,
+           "disk": {"read": 4096, "written": 8192}})
+}
+
+#[test]
+fn a_v1_file_replays_without_usage_and_a_v2_file_with_it() {
+    let scrape = |doc: &Value| {
+        let source = replay::ReplaySource::new(&parse(doc).unwrap());
+        let resources = collect::find("resources").unwrap().default_instance();
+        Exporter::new(Box::new(source), vec![resources], false).scrape(None)
+    };
+    let v1 = scrape(&base());
+    assert_eq!(sample(&v1, "libproc_resource_readable_processes", ""), Some(0.0));
+    assert_eq!(
+        sample(&v1, "libproc_resource_unreadable_processes", "reason=\"permission\""),
+        Some(0.0)
+    );
+    let mut v2 = base();
+    v2["format"] = json!("libproc-exporter/snapshot-v2");
+    v2["processes"][2]["usage"] = usage();
+    let v2 = scrape(&v2);
+    assert_eq!(
+        sample(&v2, "libproc_comm_cpu_seconds_total", "comm=\"zsh\",mode=\"user\""),
+        Some(1.5)
+    );
+    assert_eq!(sample(&v2, "libproc_comm_resident_bytes", "comm=\"zsh\""), Some(67108864.0));
+    // kernel_task and launchd are root's: refused to alice; make, recorded without usage,
+    // answers as it did to the recorder.
+    assert_eq!(
+        sample(&v2, "libproc_resource_unreadable_processes", "reason=\"permission\""),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&v2, "libproc_resource_unreadable_processes", "reason=\"vanished\""),
+        Some(1.0)
+    );
+}
+
 fn parse(doc: &Value) -> Result<snapshot_file::SnapshotFile, String> {
     snapshot_file::parse(&doc.to_string()).map_err(|e| e.to_string())
 }
@@ -223,8 +266,31 @@ fn malformed_files_are_refused_naming_the_field_and_process() {
         ),
         (
             "wrong format",
-            Box::new(|d| d["format"] = json!("libproc-exporter/snapshot-v2")),
-            "format: expected \"libproc-exporter/snapshot-v1\", found \"libproc-exporter/snapshot-v2\"",
+            Box::new(|d| d["format"] = json!("libproc-exporter/snapshot-v3")),
+            "format: expected \"libproc-exporter/snapshot-v2\" (or \"libproc-exporter/snapshot-v1\"), found \"libproc-exporter/snapshot-v3\"",
+        ),
+        (
+            "usage in a v1 file",
+            Box::new(|d| d["processes"][2]["usage"] = usage()),
+            "processes[2] (pid 50): usage: only in \"libproc-exporter/snapshot-v2\" files",
+        ),
+        (
+            "disk with one figure",
+            Box::new(|d| {
+                d["format"] = json!("libproc-exporter/snapshot-v2");
+                d["processes"][2]["usage"] = usage();
+                d["processes"][2]["usage"]["disk"] = json!({"read": 1});
+            }),
+            "processes[2] (pid 50): missing field `written`",
+        ),
+        (
+            "usage with a typo",
+            Box::new(|d| {
+                d["format"] = json!("libproc-exporter/snapshot-v2");
+                d["processes"][2]["usage"] = usage();
+                d["processes"][2]["usage"]["user_sec"] = json!(1);
+            }),
+            "unknown field `user_sec`",
         ),
         (
             "unknown os",

@@ -16,6 +16,10 @@ mod label_stability;
 mod leftovers_sim;
 mod prometheus_e2e;
 mod replay;
+mod resources_names;
+mod resources_sim;
+// Real processes on this machine (Linux /proc, or a Mac's proc_pid_rusage); needs cc.
+mod resources_real;
 mod sim_costs;
 mod sim_kernel;
 mod single_flight;

@@ -32,7 +32,12 @@ fuzz_target!(|data: &[u8]| {
     let caller = if data.first().is_some_and(|b| b & 1 == 1) { 0 } else { 501 };
     let kernel = Arc::new(SimKernel::new(table, caller));
     let churn = Churn::install_with(&kernel, bytes(rest), devs);
-    let limits = Limits { maxproc: Some(4176), maxprocperuid: Some(2784), ptmx_max: Some(511) };
+    let limits = Limits {
+        maxproc: Some(4176),
+        maxprocperuid: Some(2784),
+        ptmx_max: Some(511),
+        ..Limits::default()
+    };
     let mut source = DarwinSource::new(
         kernel.clone(),
         TtyDevices::Fixed(ttys),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{CollectError, Collector, Context, Definition, Family, ListSetting, Output, Setting};
+use super::{CollectError, Collector, Context, Definition, Family, ListSetting, Output, Setting, Unit};
 
 /// The bytes of a command name both kernels keep: xnu's `p_comm` is `MAXCOMLEN + 1` (16)
 /// bytes with a NUL (§3.3), Linux's `TASK_COMM_LEN` is 16 likewise.
@@ -15,6 +15,7 @@ pub static TOP_K: Setting = Setting {
     help: "Command names shown in libproc_comm_processes (the largest counts), besides the declared ones.",
     default: 20,
     min: 0,
+    unit: Unit::Count,
 };
 
 /// `--collector.comm.names`.
@@ -31,6 +32,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[&TOP_K],
     lists: &[&NAMES],
+    borrows: &[],
     build: |s| Box::new(Comm { top_k: s.count(&TOP_K), names: s.list(&NAMES).to_vec() }),
 };
 

@@ -10,6 +10,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[],
     lists: &[],
+    borrows: &[],
     build: |_| Box::new(Forks),
 };
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, top};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, top, Unit};
 use crate::table::{Process, Snapshot};
 
 /// `--collector.leftovers.max-users`.
@@ -22,6 +22,7 @@ pub static MAX_USERS: Setting = Setting {
     help: "Most users in libproc_leftover_processes (those with the most leftovers are kept).",
     default: 20,
     min: 1,
+    unit: Unit::Count,
 };
 
 /// The `leftovers` collector's declaration.
@@ -31,6 +32,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[&MAX_USERS],
     lists: &[],
+    borrows: &[],
     build: |s| Box::new(Leftovers::new(s.count(&MAX_USERS), SystemTime::now)),
 };
 

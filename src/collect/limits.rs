@@ -9,6 +9,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[],
     lists: &[],
+    borrows: &[],
     build: |_| Box::new(Limits),
 };
 

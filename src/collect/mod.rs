@@ -160,6 +160,19 @@ pub struct Setting {
     pub default: u64,
     /// The smallest value accepted (a start-up error below it).
     pub min: u64,
+    /// How the value is written on the command line.
+    pub unit: Unit,
+}
+
+/// How a [`Setting`]'s value is written on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A plain number: `--collector.NAME.FLAG=20`.
+    Count,
+    /// A duration as Prometheus writes them (`90s`, `1h`), held in whole seconds.
+    Seconds,
+    /// A bare flag: `--collector.NAME.FLAG` is 1, its absence 0.
+    Switch,
 }
 
 /// A list setting of one collector: `--collector.NAME.FLAG=A,B`, repeatable, empty by
@@ -186,6 +199,8 @@ pub struct Definition {
     pub settings: &'static [&'static Setting],
     /// Its own list flags.
     pub lists: &'static [&'static ListSetting],
+    /// Other collectors' list flags it reads too (given once, on the owner's flag).
+    pub borrows: &'static [&'static ListSetting],
     /// Builds it from its settings' values.
     pub build: fn(&Settings) -> Box<dyn Collector>,
 }
@@ -305,6 +320,7 @@ registry! {
     threads,
     files,
     leftovers,
+    resources,
 }
 
 /// The collectors on by default, with their default settings.

@@ -1,7 +1,7 @@
 //! `pgrp`: members of the top-K process groups (`PROC_PGRP_ONLY`). Off by default: most
 //! groups have one member, and the interesting large ones also show up under `ppid`.
 
-use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, Unit};
 
 /// `--collector.pgrp.top-k`.
 pub static TOP_K: Setting = Setting {
@@ -9,6 +9,7 @@ pub static TOP_K: Setting = Setting {
     help: "Process groups shown in libproc_pgrp_processes.",
     default: 10,
     min: 1,
+    unit: Unit::Count,
 };
 
 /// `--collector.pgrp.min-members`.
@@ -17,6 +18,7 @@ pub static MIN_MEMBERS: Setting = Setting {
     help: "Process groups with fewer members are not shown.",
     default: 2,
     min: 0,
+    unit: Unit::Count,
 };
 
 /// The `pgrp` collector's declaration.
@@ -26,6 +28,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: false,
     settings: &[&TOP_K, &MIN_MEMBERS],
     lists: &[],
+    borrows: &[],
     build: |s| Box::new(Pgrp { top_k: s.count(&TOP_K), min_members: s.get(&MIN_MEMBERS) }),
 };
 

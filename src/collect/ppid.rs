@@ -1,7 +1,7 @@
 //! `ppid`: children of the top-K parents (`PROC_PPID_ONLY`), the largest family, and
 //! unreaped zombies per parent.
 
-use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, Unit};
 use crate::libproc::Pid;
 use crate::table::{Process, Snapshot};
 
@@ -11,6 +11,7 @@ pub static TOP_K: Setting = Setting {
     help: "Parents shown in libproc_ppid_processes and libproc_ppid_zombies.",
     default: 10,
     min: 1,
+    unit: Unit::Count,
 };
 
 /// `--collector.ppid.min-children`.
@@ -21,6 +22,7 @@ pub static MIN_CHILDREN: Setting = Setting {
     // below 5 children a parent is noise, and a runaway has hundreds.
     default: 5,
     min: 0,
+    unit: Unit::Count,
 };
 
 /// The `ppid` collector's declaration.
@@ -30,6 +32,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[&TOP_K, &MIN_CHILDREN],
     lists: &[],
+    borrows: &[],
     build: |s| Box::new(Ppid { top_k: s.count(&TOP_K), min_children: s.get(&MIN_CHILDREN) }),
 };
 
@@ -93,19 +96,7 @@ mod tests {
 
     /// The `(ppid, parent)` label pairs of `libproc_ppid_processes` for this table.
     fn parents(os: Os, processes: Vec<Process>) -> Vec<(String, String)> {
-        let snapshot = Snapshot {
-            os,
-            origin: os,
-            processes,
-            unreadable: Default::default(),
-            privileged: true,
-            caller_euid: 0,
-            ttys: vec![],
-            users: Default::default(),
-            limits: Default::default(),
-            forks: None,
-            threads_max: None,
-        };
+        let snapshot = Snapshot::sample(os, processes);
         let users = UserNames::new();
         let mut out = Output::default();
         let ctx = Context { snapshot: &snapshot, users: &users };

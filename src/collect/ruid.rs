@@ -1,7 +1,7 @@
 //! `ruid`: processes per real uid (`PROC_RUID_ONLY`), the count fork() checks against the
 //! per-user limit.
 
-use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, Unit};
 
 /// `--collector.ruid.max-series`.
 pub static MAX_SERIES: Setting = Setting {
@@ -9,6 +9,7 @@ pub static MAX_SERIES: Setting = Setting {
     help: "Most uid series in libproc_ruid_processes (the largest are kept).",
     default: 500,
     min: 1,
+    unit: Unit::Count,
 };
 
 /// The `ruid` collector's declaration.
@@ -18,6 +19,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[&MAX_SERIES],
     lists: &[],
+    borrows: &[],
     build: |s| Box::new(Ruid { max_series: s.count(&MAX_SERIES) }),
 };
 

@@ -1,6 +1,6 @@
 //! `tty`: processes per controlling terminal (`PROC_TTY_ONLY`).
 
-use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, Unit};
 
 /// `--collector.tty.max-series`.
 pub static MAX_SERIES: Setting = Setting {
@@ -8,6 +8,7 @@ pub static MAX_SERIES: Setting = Setting {
     help: "Most terminal series in libproc_tty_processes (the largest are kept).",
     default: 500,
     min: 1,
+    unit: Unit::Count,
 };
 
 /// The `tty` collector's declaration.
@@ -17,6 +18,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[&MAX_SERIES],
     lists: &[],
+    borrows: &[],
     build: |s| Box::new(Tty { max_series: s.count(&MAX_SERIES) }),
 };
 
@@ -69,21 +71,13 @@ mod tests {
         // pts 300 in the kernel's new_encode_dev form (136:300) and in the legacy one
         // (137:44): both are /dev/pts/300.
         let (new, legacy) = ((136 << 8) | 0x2c | (1 << 20), (137 << 8) | 44);
+        let processes = vec![on_tty(10, new), on_tty(11, new), on_tty(12, legacy)];
         let snapshot = Snapshot {
-            os: Os::Linux,
-            origin: Os::Linux,
-            processes: vec![on_tty(10, new), on_tty(11, new), on_tty(12, legacy)],
-            unreadable: Default::default(),
-            privileged: true,
-            caller_euid: 0,
             ttys: vec![
                 Device { dev: legacy, name: "pts/300".into() },
                 Device { dev: new, name: "pts/300".into() },
             ],
-            users: Default::default(),
-            limits: Default::default(),
-            forks: None,
-            threads_max: None,
+            ..Snapshot::sample(Os::Linux, processes)
         };
         let users = UserNames::new();
         let ctx = Context { snapshot: &snapshot, users: &users };

@@ -1,6 +1,6 @@
 //! `uid`: processes per effective uid (`PROC_UID_ONLY`).
 
-use super::{CollectError, Collector, Context, Definition, Family, Output, Setting};
+use super::{CollectError, Collector, Context, Definition, Family, Output, Setting, Unit};
 
 /// `--collector.uid.max-series`.
 pub static MAX_SERIES: Setting = Setting {
@@ -8,6 +8,7 @@ pub static MAX_SERIES: Setting = Setting {
     help: "Most uid series in libproc_uid_processes (the largest are kept).",
     default: 500,
     min: 1,
+    unit: Unit::Count,
 };
 
 /// The `uid` collector's declaration.
@@ -17,6 +18,7 @@ pub const DEFINITION: Definition = Definition {
     default_enabled: true,
     settings: &[&MAX_SERIES],
     lists: &[],
+    borrows: &[],
     build: |s| Box::new(Uid { max_series: s.count(&MAX_SERIES) }),
 };
 

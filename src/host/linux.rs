@@ -34,16 +34,10 @@ pub fn own_process() -> OwnProcess {
     let ticks = ticks as f64;
     me.cpu_seconds = Some((stat.utime + stat.stime) as f64 / ticks);
     me.virtual_bytes = Some(stat.vsize as f64);
-    me.resident_bytes = page_size().map(|page| (stat.rss_pages * page) as f64);
+    me.resident_bytes = super::page_size().map(|page| (stat.rss_pages * page) as f64);
     let boot = procfs::sys::boot_time(Path::new("/proc")).ok().flatten();
     me.start_time_seconds = boot.map(|boot| boot as f64 + stat.start_ticks as f64 / ticks);
     me
-}
-
-/// The page size in bytes, `None` if sysconf fails.
-fn page_size() -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! figures.
 
 use super::{Binding, Limits, OwnProcess};
-use crate::libproc::{self, sys::Darwin, sys::sysctl_u64};
+use crate::libproc::{self, Kernel, sys::Darwin, sys::sysctl_u64};
 
 pub const NATIVE_BINDING: Binding = Binding::Libproc;
 
@@ -49,8 +49,7 @@ pub fn own_process() -> OwnProcess {
         // pti_total_* are Mach absolute-time ticks (§3.7, §7 item 11): 1 ns on Intel,
         // 1/24 MHz on Apple Silicon. hw.tbfrequency gives the tick rate even under Rosetta,
         // where mach_timebase_info claims 1/1.
-        let ns_per_tick =
-            sysctl_u64(c"hw.tbfrequency").filter(|&hz| hz > 0).map_or(1.0, |hz| 1e9 / hz as f64);
+        let ns_per_tick = Darwin.timebase_hz().map_or(1.0, |hz| 1e9 / hz as f64);
         me.cpu_seconds =
             Some((task.pti_total_user + task.pti_total_system) as f64 * ns_per_tick / 1e9);
         me.resident_bytes = Some(task.pti_resident_size as f64);

@@ -14,7 +14,8 @@
 //!   the `process_*` metrics.
 //! - [`trusted_roots`]: the system's trusted CA certificates, for client certificates
 //!   verified without a `client_ca_file`.
-//! - [`euid`], [`clock_ticks`], [`raise_open_files_limit`]: POSIX, the same on every Unix.
+//! - [`euid`], [`clock_ticks`], [`page_size`], [`raise_open_files_limit`]: POSIX, the same on
+//!   every Unix.
 
 use serde::{Deserialize, Serialize};
 
@@ -190,6 +191,13 @@ pub fn euid() -> u32 {
 pub fn clock_ticks() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&t| t > 0)
+}
+
+/// The page size in bytes (`sysconf(_SC_PAGESIZE)`), the unit of Linux's `rss`; `None` if
+/// sysconf fails.
+pub fn page_size() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0)
 }
 
 /// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.

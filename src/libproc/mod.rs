@@ -4,7 +4,8 @@
 //! `PROC_*` list types, the size probe with a NULL buffer, and the listing wrappers
 //! ([`all_pids`], [`pids_for_uid`], [`pids_for_ruid`], [`pids_for_ppid`], [`pids_for_pgrp`],
 //! [`pids_for_tty`]), plus the per-pid flavors the exporter reads ([`pid_short_info`],
-//! [`pid_bsd_info`], [`pid_task_info`], [`pid_path`], [`pid_uniqid_info`]).
+//! [`pid_bsd_info`], [`pid_task_info`], [`pid_path`], [`pid_uniqid_info`]) and callnum 9,
+//! [`pid_rusage`].
 //!
 //! The system call sits behind the [`Kernel`] trait. On macOS, `sys::Darwin` is the real
 //! kernel; everywhere, [`sim::SimKernel`] models xnu's `proc_info` so that everything above
@@ -15,6 +16,7 @@ use std::fmt;
 
 mod list;
 mod pidinfo;
+mod rusage;
 pub mod sim;
 #[cfg(target_os = "macos")]
 pub mod sys;
@@ -26,6 +28,10 @@ pub use list::{
 pub use pidinfo::{
     ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, ProcUniqIdentifierInfo, pid_bsd_info,
     pid_info_raw, pid_path, pid_short_info, pid_task_info, pid_uniqid_info,
+};
+pub use rusage::{
+    PROC_CALLNUM_PIDRUSAGE, RUSAGE_INFO_V0, RUSAGE_INFO_V1, RUSAGE_INFO_V2, RusageInfoV2,
+    pid_rusage, ticks_to_ns,
 };
 
 /// A process id as the kernel passes it (`pid_t`).
@@ -227,6 +233,12 @@ pub trait Kernel: Send + Sync {
     /// a zombie or a gone pid gives ESRCH. Not part of `__proc_info`, but the only call
     /// that tells a session (no `proc_info` flavor a non-root caller may read carries it).
     fn getsid(&self, pid: i32) -> Result<i32, Errno>;
+
+    /// The Mach absolute-time tick rate (`hw.tbfrequency`), for the CPU times of
+    /// [`pid_rusage`] (§9.6); `None` where this kernel does not say.
+    fn timebase_hz(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A kernel behind a reference or a smart pointer is a kernel: the source can own one while a
@@ -247,6 +259,10 @@ macro_rules! forward_kernel {
 
             fn getsid(&self, pid: i32) -> Result<i32, Errno> {
                 (**self).getsid(pid)
+            }
+
+            fn timebase_hz(&self) -> Option<u64> {
+                (**self).timebase_hz()
             }
         }
     )*};
@@ -293,6 +309,13 @@ pub enum Op {
         /// The `PROC_PID*` flavor.
         flavor: u32,
     },
+    /// Reading one pid's resource usage (callnum 9) with a `RUSAGE_INFO_V*` flavor.
+    PidRusage {
+        /// The pid asked about.
+        pid: Pid,
+        /// The flavor.
+        flavor: u32,
+    },
 }
 
 impl fmt::Display for Op {
@@ -301,6 +324,9 @@ impl fmt::Display for Op {
             Op::List(filter) => write!(f, "listing pids with {filter}"),
             Op::PidInfo { pid, flavor } => {
                 write!(f, "reading {} of pid {pid}", flavor_name(*flavor))
+            }
+            Op::PidRusage { pid, flavor } => {
+                write!(f, "reading proc_pid_rusage(RUSAGE_INFO_V{flavor}) of pid {pid}")
             }
         }
     }

@@ -59,6 +59,12 @@ impl Kernel for Darwin {
         }
         Ok(sid)
     }
+
+    /// `hw.tbfrequency`: the tick rate even under Rosetta, where `mach_timebase_info` claims
+    /// 1/1 (§9.6).
+    fn timebase_hz(&self) -> Option<u64> {
+        sysctl_u64(c"hw.tbfrequency").filter(|&hz| hz > 0)
+    }
 }
 
 /// An integer sysctl by name (`int` or `int64`), `None` when it does not exist or is negative.

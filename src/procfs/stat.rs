@@ -41,10 +41,15 @@ pub struct Stat<'a> {
     pub sid: i32,
     /// Controlling terminal (`new_encode_dev` form), 0 for none.
     pub tty_nr: u32,
-    /// User and system CPU time, clock ticks.
+    /// User CPU time (field 14), clock ticks.
     pub utime: u64,
-    /// System CPU time, clock ticks.
+    /// System CPU time (field 15), clock ticks.
     pub stime: u64,
+    /// User CPU time of the children this process waited for (field 16, `cutime`), clock
+    /// ticks. proc(5) prints it signed; a negative value (never seen) reads as 0.
+    pub cutime: u64,
+    /// System CPU time of the waited-for children (field 17, `cstime`), clock ticks.
+    pub cstime: u64,
     /// Threads (field 20, `num_threads`); `None` when it is not a number that fits.
     pub threads: Option<u32>,
     /// Start time in clock ticks after boot.
@@ -74,8 +79,10 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
     // tpgid flags minflt cminflt majflt cmajflt, then utime and stime.
     let utime = parse_u64(fields.nth(6)?)?;
     let stime = parse_u64(fields.next()?)?;
-    // cutime cstime priority nice, then num_threads; itrealvalue, then starttime, vsize, rss.
-    let threads = fields.nth(4)?;
+    let cutime = parse_i64(fields.next()?)?.max(0) as u64;
+    let cstime = parse_i64(fields.next()?)?.max(0) as u64;
+    // priority nice, then num_threads; itrealvalue, then starttime, vsize, rss.
+    let threads = fields.nth(2)?;
     let threads = parse_u64(threads).and_then(|n| u32::try_from(n).ok());
     let start_ticks = parse_u64(fields.nth(1)?)?;
     // A line cut short after starttime (as older tests and fuzz inputs are) still gives the
@@ -91,6 +98,8 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
         tty_nr,
         utime,
         stime,
+        cutime,
+        cstime,
         threads,
         start_ticks,
         vsize,
@@ -125,6 +134,16 @@ pub fn parse_status_ids(buf: &[u8]) -> Option<StatusIds> {
         .and_then(parse_u64)
         .and_then(|n| u32::try_from(n).ok());
     Some(StatusIds { uid, gid, threads })
+}
+
+/// `read_bytes` and `write_bytes` of `/proc/PID/io` (proc(5)): bytes the process made the
+/// storage layer fetch and send, as opposed to `rchar`/`wchar` (any read or write, the page
+/// cache and pipes included).
+pub fn parse_io(buf: &[u8]) -> Option<(u64, u64)> {
+    let mut read = Fields(after_line_key(buf, b"read_bytes:")?);
+    let read_bytes = parse_u64(read.next()?)?;
+    let written = parse_u64(Fields(after_line_key(read.0, b"write_bytes:")?).next()?)?;
+    Some((read_bytes, written))
 }
 
 /// What follows `key` on the first line of `buf` that starts with it, and the rest of `buf`.
@@ -200,6 +219,13 @@ mod tests {
     }
 
     #[test]
+    fn io_storage_bytes_not_characters() {
+        let io = b"rchar: 323934931\nwchar: 323929600\nsyscr: 632687\nsyscw: 632675\nread_bytes: 4096\nwrite_bytes: 323932160\ncancelled_write_bytes: 0\n";
+        assert_eq!(parse_io(io), Some((4096, 323_932_160)));
+        assert_eq!(parse_io(b"rchar: 1\nwchar: 2\n"), None);
+    }
+
+    #[test]
     fn processes_line_of_proc_stat() {
         // "procs_running" and "processes" share no prefix with the space; "ctxt" precedes.
         let stat = b"cpu  1 2 3\nctxt 99\nbtime 1700000000\nprocesses 123456\nprocs_running 2\n";
@@ -267,9 +293,11 @@ mod tests {
     #[test]
     fn stat_cpu_and_memory_fields() {
         // Fields 14-15 (utime, stime), 22-24 (starttime, vsize, rss) of proc(5).
-        let line = b"7 (x) S 1 7 7 0 -1 4194304 10 0 0 0 250 50 0 0 20 0 1 0 1234 8192000 300 18446744073709551615\n";
+        let line = b"7 (x) S 1 7 7 0 -1 4194304 10 0 0 0 250 50 70 30 20 0 1 0 1234 8192000 300 18446744073709551615\n";
         let stat = parse_stat(line).unwrap();
         assert_eq!((stat.utime, stat.stime, stat.start_ticks), (250, 50, 1234));
+        // Fields 16-17: the waited-for children's times, beside the process's own.
+        assert_eq!((stat.cutime, stat.cstime), (70, 30));
         assert_eq!((stat.vsize, stat.rss_pages), (8_192_000, 300));
     }
 

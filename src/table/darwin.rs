@@ -27,11 +27,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
+use super::{
+    Comm, DiskBytes, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable, Usage,
+};
 use crate::host::terminals;
 use crate::host::{self, Limits};
 use crate::libproc::{
-    self, Kernel, ListFilter, NODEV, PROC_FLAG_CONTROLT, PidList, ProcBsdInfo, ProcBsdShortInfo,
+    self, Errno, Kernel, ListFilter, NODEV, PROC_FLAG_CONTROLT, PidList, ProcBsdInfo,
+    ProcBsdShortInfo, RusageInfoV2,
 };
 
 /// Where the terminal devices come from.
@@ -57,6 +60,24 @@ pub struct DarwinSource<K> {
     read_forks: bool,
     /// The highest fork count reported, so the counter never goes back (§3.10).
     forks_seen: Option<u64>,
+    /// Whether and how each readable process's usage is read (`proc_pid_rusage`, §9).
+    usage: UsageRead,
+}
+
+/// Whether a [`DarwinSource`] reads usage: decided when it is built, and once more if the
+/// kernel refuses the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UsageRead {
+    /// Not asked for (the `resources` collector is off): no calls, nothing counted.
+    Off,
+    /// Read, the CPU times converted at this Mach tick rate (§9.6).
+    On {
+        /// `hw.tbfrequency` as the kernel answered it.
+        hz: u64,
+    },
+    /// Asked for but impossible (no tick rate to convert with, or EINVAL from the kernel):
+    /// every process counted `other`, no calls.
+    Refused,
 }
 
 /// How many of the newest listed pids are asked for their uniqueid before giving up for this
@@ -85,7 +106,21 @@ impl<K: Kernel> DarwinSource<K> {
             tty_pids: PidList::new(),
             read_forks: true,
             forks_seen: None,
+            usage: UsageRead::Off,
         }
+    }
+
+    /// The same source reading every readable process's usage too (the `resources`
+    /// collector): R more calls a scrape for R readable processes, the caller's own (its
+    /// effective uid's) unprivileged, every one as root (§9.1).
+    pub fn reading_usage(mut self, read_usage: bool) -> DarwinSource<K> {
+        self.usage = match (read_usage, self.kernel.timebase_hz().filter(|&hz| hz > 0)) {
+            (false, _) => UsageRead::Off,
+            (true, Some(hz)) => UsageRead::On { hz },
+            // No tick rate: no CPU time could be converted (§9.6), so none is guessed.
+            (true, None) => UsageRead::Refused,
+        };
+        self
     }
 
     /// The same source without the fork counter (its snapshots' `forks` is `None`).
@@ -154,6 +189,42 @@ impl<K: Kernel> DarwinSource<K> {
         } else {
             Process::from(&libproc::pid_short_info(&self.kernel, pid, true)?)
         })
+    }
+
+    /// Fills in the usage of every process the kernel will answer for: the caller's own
+    /// (same effective uid, §1.5) unprivileged, all as root. Another user's process while
+    /// unprivileged is counted `permission` without a call: the kernel would refuse it.
+    fn read_usage(&mut self, processes: &mut [Process], privileged: bool) -> Unreadable {
+        let mut unreadable = Unreadable::default();
+        for process in processes {
+            let hz = match self.usage {
+                UsageRead::Off => return unreadable,
+                UsageRead::Refused => {
+                    unreadable.other += 1;
+                    continue;
+                }
+                UsageRead::On { hz } => hz,
+            };
+            if !privileged && process.euid != self.caller_euid {
+                unreadable.permission += 1;
+                continue;
+            }
+            match libproc::pid_rusage(&self.kernel, process.pid) {
+                Ok(ri) => process.usage = Some(usage_of(&ri, hz)),
+                // EINVAL comes after the pid and permission checks (§9.1): this kernel has no
+                // callnum 9 or no RUSAGE_INFO_V2 (older than macOS 10.9, §9.2), for any pid.
+                Err(e @ libproc::Error::Os(_, Errno::EINVAL)) => {
+                    crate::log::warn(
+                        "CPU, memory and disk per process cannot be read",
+                        &[("err", &e.to_string())],
+                    );
+                    self.usage = UsageRead::Refused;
+                    unreadable.other += 1;
+                }
+                Err(e) => unreadable.count(&e),
+            }
+        }
+        unreadable
     }
 
     /// Gives each process that has a controlling terminal (`PROC_FLAG_CONTROLT`) its device,
@@ -271,6 +342,7 @@ impl<K: Kernel> DarwinSource<K> {
         self.read_sessions(&mut processes);
         // Scan order served the listings; the snapshot looks names up by device number.
         ttys.sort_unstable();
+        let usage_unreadable = self.read_usage(&mut processes, privileged);
 
         Ok(Snapshot {
             os: Os::Macos,
@@ -284,6 +356,7 @@ impl<K: Kernel> DarwinSource<K> {
             limits: self.limits.unwrap_or_else(host::kernel_limits),
             forks,
             threads_max: None,
+            usage_unreadable,
         })
     }
 }
@@ -321,6 +394,20 @@ impl<K: Kernel> Source for DarwinSource<K> {
                 )
             }
         }
+    }
+}
+
+/// A process's usage from its `rusage_info_v2`, the CPU times converted from Mach ticks at
+/// `hz` (§9.6).
+pub fn usage_of(ri: &RusageInfoV2, hz: u64) -> Usage {
+    Usage {
+        user_ns: libproc::ticks_to_ns(ri.ri_user_time, hz),
+        system_ns: libproc::ticks_to_ns(ri.ri_system_time, hz),
+        child_user_ns: libproc::ticks_to_ns(ri.ri_child_user_time, hz),
+        child_system_ns: libproc::ticks_to_ns(ri.ri_child_system_time, hz),
+        resident_bytes: ri.ri_resident_size,
+        footprint_bytes: ri.ri_phys_footprint,
+        disk: Some(DiskBytes { read: ri.ri_diskio_bytesread, written: ri.ri_diskio_byteswritten }),
     }
 }
 
@@ -367,6 +454,7 @@ impl From<&ProcBsdShortInfo> for Process {
             uniqueid: None,
             threads: None,
             sid: None,
+            usage: None,
         }
     }
 }

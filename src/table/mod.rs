@@ -200,12 +200,51 @@ mod comm_tests {
 }
 
 /// When a process started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StartTime {
     /// Seconds since the Unix epoch.
     pub sec: u64,
     /// Microseconds.
     pub usec: u64,
+}
+
+/// What one process has used, as its kernel counts it, in the units the collectors want:
+/// nanoseconds of CPU and bytes. Read with the process (Linux: the `stat` line already read;
+/// macOS: `proc_pid_rusage`, §9), or not at all ([`Process::usage`] `None`).
+///
+/// A snapshot file (v2) holds it as it is, per process (`usage`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    /// CPU time in user mode, nanoseconds.
+    pub user_ns: u64,
+    /// CPU time in the kernel on the process's behalf, nanoseconds.
+    pub system_ns: u64,
+    /// User CPU time of the children this process reaped (waited for), nanoseconds.
+    pub child_user_ns: u64,
+    /// System CPU time of the reaped children, nanoseconds.
+    pub child_system_ns: u64,
+    /// Resident memory, bytes (Linux `rss` pages times the page size; macOS
+    /// `ri_resident_size`). Shared pages count in every process that maps them.
+    pub resident_bytes: u64,
+    /// macOS `ri_phys_footprint` (Activity Monitor's Memory), bytes; 0 on Linux, which has
+    /// no such figure (the footprint families are macOS's only). Not an `Option`: there is one
+    /// `Usage` per process, and it is 16 bytes of every process of the table.
+    pub footprint_bytes: u64,
+    /// Bytes read from and written to storage; `None` where not read (Linux without
+    /// `--collector.resources.io`, or `/proc/PID/io` refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskBytes>,
+}
+
+/// Storage traffic of one process, bytes since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskBytes {
+    /// Read (macOS `ri_diskio_bytesread`, Linux `read_bytes`).
+    pub read: u64,
+    /// Written (macOS `ri_diskio_byteswritten`, Linux `write_bytes`).
+    pub written: u64,
 }
 
 /// One process as read from the kernel.
@@ -249,6 +288,9 @@ pub struct Process {
     /// only where the leftover test needs it (one `getsid` each, §10.1), see
     /// [`darwin`]'s module doc.
     pub sid: Option<Pid>,
+    /// CPU, memory and disk used; `None` where the source did not read it (counted in
+    /// [`Snapshot::usage_unreadable`]) or does not know it (a recording without it).
+    pub usage: Option<Usage>,
 }
 
 impl Process {
@@ -277,6 +319,7 @@ impl Process {
             uniqueid: None,
             threads: None,
             sid: None,
+            usage: None,
         }
     }
 
@@ -342,6 +385,10 @@ pub struct Snapshot {
     pub forks: Option<u64>,
     /// Most threads the kernel allows (Linux `kernel.threads-max`); `None` elsewhere.
     pub threads_max: Option<u64>,
+    /// Processes of the table whose [`Usage`] could not be read, by reason (macOS: another
+    /// user's process while unprivileged is `permission`). Pids not read at all are in
+    /// [`Snapshot::unreadable`] instead.
+    pub usage_unreadable: Unreadable,
 }
 
 impl Snapshot {
@@ -361,6 +408,7 @@ impl Snapshot {
             limits: Limits::default(),
             forks: None,
             threads_max: None,
+            usage_unreadable: Unreadable::default(),
         }
     }
 
@@ -463,11 +511,22 @@ pub struct SourceConfig {
     pub replay_file: Option<PathBuf>,
     /// `--path.procfs`.
     pub procfs: PathBuf,
+    /// `--collector.resources.io`: procfs reads `PID/io` too.
+    pub disk_io: bool,
+    /// The `resources` collector runs: libproc reads each readable process's usage (one
+    /// call each; procfs has it in `stat` anyway).
+    pub usage: bool,
 }
 
 impl Default for SourceConfig {
     fn default() -> SourceConfig {
-        SourceConfig { kind: SourceKind::Auto, replay_file: None, procfs: PathBuf::from("/proc") }
+        SourceConfig {
+            kind: SourceKind::Auto,
+            replay_file: None,
+            procfs: PathBuf::from("/proc"),
+            disk_io: false,
+            usage: false,
+        }
     }
 }
 
@@ -489,11 +548,12 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
         SourceKind::Libproc => {
             let kernel = libproc::host_kernel()
                 .map_err(|e| Error::Unsupported(format!("--source=libproc: {e}")))?;
-            Ok(Box::new(darwin::DarwinSource::host(kernel)))
+            Ok(Box::new(darwin::DarwinSource::host(kernel).reading_usage(config.usage)))
         }
         // `Auto` was resolved above.
         SourceKind::Procfs | SourceKind::Auto => {
-            Ok(Box::new(procfs::ProcfsSource::open(&config.procfs)?))
+            let source = procfs::ProcfsSource::open(&config.procfs)?;
+            Ok(Box::new(source.reading_disk_io(config.disk_io)))
         }
         SourceKind::Replay => {
             let path = config.replay_file.as_ref().ok_or_else(|| {
@@ -501,5 +561,15 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn Source>, Error> {
             })?;
             Ok(Box::new(replay::open(path)?))
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// One `Process` per process of the table, held for a scrape: what `usage` adds is
+    /// memory at 10,000 processes (`benches/run.sh` measures the RSS goal).
+    #[test]
+    fn usage_adds_at_most_72_bytes_to_a_process() {
+        assert!(std::mem::size_of::<Option<super::Usage>>() <= 72);
     }
 }

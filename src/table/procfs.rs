@@ -18,12 +18,14 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use super::{Comm, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable};
+use super::{
+    Comm, DiskBytes, Error, Os, Process, Snapshot, Source, StartTime, State, Tty, Unreadable, Usage,
+};
 use crate::host::Limits;
 use crate::host::terminals;
 use crate::libproc::Pid;
 use crate::procfs::pidfd::Pidfd;
-use crate::procfs::stat::{parse_stat, parse_status_ids};
+use crate::procfs::stat::{parse_io, parse_stat, parse_status_ids};
 use crate::procfs::{
     self,
     read::{ReadError, Root},
@@ -67,6 +69,8 @@ impl IdSource {
 pub struct ProcfsSource {
     root: Root,
     ids: IdSource,
+    /// Whether `PID/io` is read for the disk figures (`--collector.resources.io`).
+    disk_io: bool,
     /// Processes read through `status` on the pidfd path since the source opened.
     fallbacks: AtomicU64,
     /// Called between the `stat` read and the ids of each process: a test reaps and recycles
@@ -75,6 +79,7 @@ pub struct ProcfsSource {
     between: Option<Box<dyn Fn(Pid) + Send + Sync>>,
     boot_time: u64,
     clock_ticks: u64,
+    page_size: u64,
     workers: usize,
     pids: Vec<Pid>,
     ttys: procfs::tty::Namer,
@@ -115,6 +120,7 @@ impl ProcfsSource {
         Ok(ProcfsSource {
             root: dir,
             ids: IdSource::Status,
+            disk_io: false,
             fallbacks: AtomicU64::new(0),
             #[cfg(test)]
             between: None,
@@ -122,10 +128,21 @@ impl ProcfsSource {
             // Linux has been 100 (USER_HZ) everywhere for decades; sysconf failing is not worth a
             // refusal to start.
             clock_ticks: crate::host::clock_ticks().unwrap_or(100),
+            // 4 KiB on every Linux the exporter is built for but arm64 kernels configured for
+            // 16 or 64 KiB pages, where sysconf answers.
+            page_size: crate::host::page_size().unwrap_or(4096),
             workers,
             pids: Vec::new(),
             ttys: procfs::tty::Namer::new(),
         })
+    }
+
+    /// The same source reading `PID/io` too when `disk_io` (`--collector.resources.io`): one
+    /// more read per process, refused for another user's process without ptrace access
+    /// (that process then has no disk figures; its CPU and memory are still read).
+    pub fn reading_disk_io(mut self, disk_io: bool) -> ProcfsSource {
+        self.disk_io = disk_io;
+        self
     }
 
     /// Where this source reads the ids from.
@@ -147,9 +164,11 @@ impl ProcfsSource {
         let reader = Reader {
             root: &self.root,
             ids: self.ids,
+            disk_io: self.disk_io,
             fallbacks: &self.fallbacks,
             boot_time: self.boot_time,
             clock_ticks: self.clock_ticks,
+            page_size: self.page_size,
             #[cfg(test)]
             between: self.between.as_deref(),
         };
@@ -210,6 +229,8 @@ impl ProcfsSource {
             limits: Limits::from(&limits),
             forks: procfs::sys::forks(self.root.path()),
             threads_max: limits.threads_max,
+            // Every process read has its usage: it comes from the stat line itself.
+            usage_unreadable: Unreadable::default(),
         })
     }
 }
@@ -233,11 +254,13 @@ impl Source for ProcfsSource {
 struct Reader<'a> {
     root: &'a Root,
     ids: IdSource,
+    disk_io: bool,
     fallbacks: &'a AtomicU64,
     #[cfg(test)]
     between: Option<&'a (dyn Fn(Pid) + Send + Sync)>,
     boot_time: u64,
     clock_ticks: u64,
+    page_size: u64,
 }
 
 impl Reader<'_> {
@@ -261,7 +284,7 @@ impl Reader<'_> {
                 break;
             }
             for &pid in &rest[..rest.len().min(BLOCK)] {
-                match self.read_one(pid, &mut buf) {
+                match self.read_one(pid, &mut buf).and_then(|p| self.read_io(p, &mut buf)) {
                     Ok(p) => block.push(p),
                     Err(ReadError::Vanished) => unreadable.vanished += 1,
                     Err(ReadError::Permission) => unreadable.permission += 1,
@@ -275,6 +298,23 @@ impl Reader<'_> {
             out.lock().unwrap_or_else(|p| p.into_inner()).append(&mut block);
         }
         unreadable
+    }
+
+    /// `PID/io` into the process's usage when asked for. Only running out of descriptors
+    /// fails the process: refused, vanished or unparsable, it just has no disk figures.
+    fn read_io(&self, mut process: Process, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
+        if !self.disk_io {
+            return Ok(process);
+        }
+        let disk = match self.root.read_file(process.pid, b"io", buf, 0) {
+            Ok(n) => parse_io(&buf[..n]),
+            Err(ReadError::NoDescriptors) => return Err(ReadError::NoDescriptors),
+            Err(_) => None,
+        };
+        if let Some(usage) = &mut process.usage {
+            usage.disk = disk.map(|(read, written)| DiskBytes { read, written });
+        }
+        Ok(process)
     }
 
     fn read_one(&self, pid: Pid, buf: &mut Vec<u8>) -> Result<Process, ReadError> {
@@ -359,6 +399,15 @@ impl Reader<'_> {
             uniqueid: None,
             threads: stat.threads,
             sid: Some(stat.sid),
+            usage: Some(Usage {
+                user_ns: ticks_to_ns(stat.utime, self.clock_ticks),
+                system_ns: ticks_to_ns(stat.stime, self.clock_ticks),
+                child_user_ns: ticks_to_ns(stat.cutime, self.clock_ticks),
+                child_system_ns: ticks_to_ns(stat.cstime, self.clock_ticks),
+                resident_bytes: stat.rss_pages.saturating_mul(self.page_size),
+                footprint_bytes: 0,
+                disk: None,
+            }),
         })
     }
 }
@@ -377,6 +426,12 @@ fn set_status_ids(process: &mut Process, status: &[u8]) -> Result<(), ReadError>
 fn dev_terminals() -> Vec<(u32, String)> {
     let ttys = terminals::scan(Path::new("/dev")).unwrap_or_default();
     ttys.into_iter().map(|t| (t.dev, t.name)).collect()
+}
+
+/// Clock ticks as nanoseconds, saturating (a tick count near 2^64 is corrupt, not real).
+fn ticks_to_ns(ticks: u64, clock_ticks: u64) -> u64 {
+    let ns = u128::from(ticks) * 1_000_000_000 / u128::from(clock_ticks);
+    u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
 /// A start time from the boot time and the clock ticks after boot. `None` (unknown, written
@@ -465,6 +520,21 @@ mod tests {
         let at_boot = StartTime { sec: u64::MAX - 5, usec: 0 };
         assert_eq!(snapshot.find(2).unwrap().start, Some(at_boot));
         assert_eq!(start_time(10, 250, 100), Some(StartTime { sec: 12, usec: 500_000 }));
+    }
+
+    #[test]
+    fn usage_comes_from_the_stat_line_in_nanoseconds_and_bytes() {
+        let line = |pid: Pid| {
+            format!("{pid} (cc1) R 1 {pid} {pid} 0 -1 0 0 0 0 0 250 50 70 30 20 0 1 0 5 9000 300\n")
+        };
+        let snapshot = read_fake(&fake_proc("usage", 1_700_000_000, &[("7", line(7))]));
+        let usage = snapshot.find(7).unwrap().usage.unwrap();
+        let tick = 1_000_000_000 / crate::host::clock_ticks().unwrap();
+        assert_eq!((usage.user_ns, usage.system_ns), (250 * tick, 50 * tick));
+        assert_eq!((usage.child_user_ns, usage.child_system_ns), (70 * tick, 30 * tick));
+        assert_eq!(usage.resident_bytes, 300 * crate::host::page_size().unwrap());
+        assert_eq!((usage.footprint_bytes, usage.disk), (0, None));
+        assert_eq!(ticks_to_ns(u64::MAX, 1), u64::MAX, "saturates, does not wrap");
     }
 }
 

@@ -2,14 +2,15 @@
 //! recorded on a Mac is read exactly as that Mac would be read. The file itself (types,
 //! parsing, validation) is [`snapshot_file`](super::snapshot_file).
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use super::darwin::{DarwinSource, TtyDevices};
 use super::snapshot_file::{ProcEntry, SnapshotFile};
 pub use super::snapshot_file::{parse, read};
 use super::{Error, Os, Snapshot, Source};
-use crate::libproc::sim::{Phase, SimKernel, SimProc, SimTable};
-use crate::libproc::{NODEV, PROC_FLAG_CONTROLT};
+use crate::libproc::sim::{Phase, SimKernel, SimProc, SimRusage, SimTable};
+use crate::libproc::{NODEV, PROC_FLAG_CONTROLT, Pid};
 
 impl SnapshotFile {
     /// The simulated kernel holding this table: live processes in start order (so the
@@ -45,13 +46,27 @@ impl SnapshotFile {
             // invent a fork the recording never saw.
             sim.uniqueid = p.uniqueid.unwrap_or(0);
             sim.uniqueid_unknown = p.uniqueid.is_none();
+            // The file holds nanoseconds: this kernel's ticks are nanoseconds (below). One
+            // the recorder could not read answers ESRCH.
+            sim.rusage = p.usage.map(|u| SimRusage {
+                user_ticks: u.user_ns,
+                system_ticks: u.system_ns,
+                child_user_ticks: u.child_user_ns,
+                child_system_ticks: u.child_system_ns,
+                resident_bytes: u.resident_bytes,
+                footprint_bytes: u.footprint_bytes,
+                disk_read_bytes: u.disk.map_or(0, |d| d.read),
+                disk_written_bytes: u.disk.map_or(0, |d| d.written),
+            });
             if p.pid == 0 {
                 sim.text_path = None;
             }
             let phase = if p.zombie { Phase::Dead } else { Phase::Live };
             table.insert_with_phase(sim, phase).expect("pids were checked unique");
         }
-        SimKernel::new(table, self.caller_euid).entitled(self.privileged && self.caller_euid != 0)
+        SimKernel::new(table, self.caller_euid)
+            .entitled(self.privileged && self.caller_euid != 0)
+            .with_timebase_hz(1_000_000_000)
     }
 }
 
@@ -59,6 +74,10 @@ impl SnapshotFile {
 pub struct ReplaySource {
     origin: Os,
     inner: DarwinSource<SimKernel>,
+    /// Processes recorded with usage but no disk figures (Linux without
+    /// `--collector.resources.io`): a Mac always has them, the replayed kernel reads them as
+    /// 0, and they are taken out again so the replay is the recording.
+    without_disk: HashSet<Pid>,
     /// The fork counter the recording run served, if the file has it.
     forks: Option<u64>,
 }
@@ -78,7 +97,16 @@ impl ReplaySource {
         let from_uniqueids =
             file.forks.is_none() && file.processes.iter().any(|p| p.uniqueid.is_some());
         let inner = if from_uniqueids { inner } else { inner.without_forks() };
-        ReplaySource { origin: file.os, inner, forks: file.forks }
+        // A file without usage (v1, or a recording without the resources collector) replays
+        // without it, rather than every process unreadable.
+        let inner = inner.reading_usage(file.processes.iter().any(|p| p.usage.is_some()));
+        let without_disk = file
+            .processes
+            .iter()
+            .filter(|p| p.usage.is_some_and(|u| u.disk.is_none()))
+            .map(|p| p.pid)
+            .collect();
+        ReplaySource { origin: file.os, inner, forks: file.forks, without_disk }
     }
 }
 
@@ -92,6 +120,14 @@ impl Source for ReplaySource {
         snapshot.origin = self.origin;
         if self.forks.is_some() {
             snapshot.forks = self.forks;
+        }
+        if !self.without_disk.is_empty() {
+            for p in &mut snapshot.processes {
+                if let Some(usage) = p.usage.as_mut().filter(|_| self.without_disk.contains(&p.pid))
+                {
+                    usage.disk = None;
+                }
+            }
         }
         Ok(snapshot)
     }

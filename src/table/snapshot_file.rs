@@ -1,4 +1,4 @@
-//! The snapshot file (`libproc-exporter/snapshot-v1`, see the README, "Snapshot files"): its
+//! The snapshot file (`libproc-exporter/snapshot-v2`, see the README, "Snapshot files"): its
 //! types, parsing and validation (for [`replay`](super::replay)), and writing (for
 //! `libproc_exporter record`). Recording a replayed file gives the same file back.
 //!
@@ -26,7 +26,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Os, Process, Snapshot, Tty};
+use super::{Os, Process, Snapshot, Tty, Usage};
 use crate::host::Limits;
 use crate::libproc::{
     NODEV, PROC_FLAG_CONTROLT, PROC_FLAG_CTTY, PROC_FLAG_INEXIT, PROC_FLAG_SLEADER, SIDL, SRUN,
@@ -47,8 +47,10 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// The `format` value this version reads and writes.
-pub const FORMAT: &str = "libproc-exporter/snapshot-v1";
+/// The `format` value this version writes: v1 and each readable process's `usage`.
+pub const FORMAT: &str = "libproc-exporter/snapshot-v2";
+/// The `format` of files written before `usage`, still read (they replay without it).
+pub const FORMAT_V1: &str = "libproc-exporter/snapshot-v1";
 
 /// A snapshot file's top level (see the README, "Snapshot files").
 #[derive(Debug, Deserialize)]
@@ -241,6 +243,10 @@ pub struct ProcEntry {
     /// true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parent_unread: bool,
+    /// What the process had used when recorded (v2), where the recorder could read it; absent
+    /// for another user's process read unprivileged on macOS, and in v1 files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// A parsed and validated snapshot file.
@@ -280,8 +286,12 @@ pub fn read(reader: impl Read) -> Result<SnapshotFile, ParseError> {
 }
 
 fn check(header: FileHeader) -> Result<SnapshotFile, String> {
-    if header.format != FORMAT {
-        return Err(format!("format: expected {FORMAT:?}, found {:?}", header.format));
+    let v1 = header.format == FORMAT_V1;
+    if header.format != FORMAT && !v1 {
+        return Err(format!(
+            "format: expected {FORMAT:?} (or {FORMAT_V1:?}), found {:?}",
+            header.format
+        ));
     }
     let os = match header.os.as_str() {
         "macos" => Os::Macos,
@@ -327,8 +337,11 @@ fn check(header: FileHeader) -> Result<SnapshotFile, String> {
         }
     }
     for (i, p) in processes.iter().enumerate() {
-        validate(p, &index_of, &tty_devs)
-            .map_err(|e| format!("processes[{i}] (pid {}): {e}", p.pid))?;
+        let at = |e: String| format!("processes[{i}] (pid {}): {e}", p.pid);
+        if v1 && p.usage.is_some() {
+            return Err(at(format!("usage: only in {FORMAT:?} files")));
+        }
+        validate(p, &index_of, &tty_devs).map_err(at)?;
     }
     Ok(SnapshotFile {
         os,
@@ -434,6 +447,7 @@ pub fn entry(p: &Process) -> ProcEntry {
         // is left out too, so a recording replays and records again the same.
         sid: p.sid.filter(|_| !p.is_zombie()),
         parent_unread: false,
+        usage: p.usage,
     }
 }
 

@@ -248,6 +248,25 @@ pub fn sample(body: &str, name: &str, labels: &str) -> Option<f64> {
         .map(|v| v.trim().parse().expect("numeric sample"))
 }
 
+/// Fails unless `promtool check metrics` accepts `text` without a lint finding.
+pub fn promtool_check_metrics(text: &[u8]) {
+    let promtool = require_tool("promtool", "apt-get install prometheus");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "promtool check metrics failed:\n{report}");
+    assert!(report.trim().is_empty(), "promtool has lint findings:\n{report}");
+}
+
 /// Reads a fixture path below tests/fixtures.
 pub fn fixture(rel: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(rel)

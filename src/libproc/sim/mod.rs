@@ -25,10 +25,16 @@
 //! next one, as `forkproc` does, and exec keeps it.
 //! A replayed process recorded without one
 //! ([`SimProc::uniqueid_unknown`]) answers ESRCH, as it did to the recorder.
+//!
+//! Callnum 9 (`proc_pid_rusage`, §9.8) is `rusage.rs`: each process's [`SimRusage`], which
+//! a reap adds to the reaper's children's times and an exec clears, the same-euid rule, and
+//! a kernel tick rate (24 MHz by default, as on Apple Silicon) that a reader must convert.
 
 pub mod churn;
+mod rusage;
 mod table;
 
+pub use rusage::SimRusage;
 pub use table::{Phase, PidTaken, SimProc, SimTable, mac_dev};
 
 use std::sync::{Mutex, MutexGuard};
@@ -36,9 +42,10 @@ use std::sync::{Mutex, MutexGuard};
 use super::pidinfo::{Pod, ProcBsdInfo, ProcBsdShortInfo, ProcTaskInfo, ProcUniqIdentifierInfo};
 use super::{
     Errno, Kernel, NODEV, PROC_CALLNUM_KERNMSGBUF, PROC_CALLNUM_LISTPIDS, PROC_CALLNUM_PIDFDINFO,
-    PROC_CALLNUM_PIDFILEPORTINFO, PROC_CALLNUM_PIDINFO, PROC_CALLNUM_SETCONTROL, PROC_FLAG_CTTY,
-    PROC_FLAG_SLEADER, PROC_PIDPATHINFO, PROC_PIDPATHINFO_MAXSIZE, PROC_PIDT_SHORTBSDINFO,
-    PROC_PIDTASKINFO, PROC_PIDTBSDINFO, PROC_PIDUNIQIDENTIFIERINFO, PROC_TTY_ONLY, Pid,
+    PROC_CALLNUM_PIDFILEPORTINFO, PROC_CALLNUM_PIDINFO, PROC_CALLNUM_PIDRUSAGE,
+    PROC_CALLNUM_SETCONTROL, PROC_FLAG_CTTY, PROC_FLAG_SLEADER, PROC_PIDPATHINFO,
+    PROC_PIDPATHINFO_MAXSIZE, PROC_PIDT_SHORTBSDINFO, PROC_PIDTASKINFO, PROC_PIDTBSDINFO,
+    PROC_PIDUNIQIDENTIFIERINFO, PROC_TTY_ONLY, Pid,
 };
 
 /// `PROC_PIDTASKALLINFO`: bsd info followed by task info.
@@ -100,6 +107,10 @@ pub struct SimKernel {
     caller_euid: u32,
     entitled: bool,
     macf: Option<MacPolicy>,
+    /// `hw.tbfrequency`: Mach ticks a second (§9.6).
+    timebase_hz: u64,
+    /// The newest `RUSAGE_INFO_V*` flavor this kernel knows; `None`: no callnum 9 at all.
+    rusage_max_flavor: Option<u32>,
 }
 
 impl SimKernel {
@@ -110,7 +121,26 @@ impl SimKernel {
             caller_euid,
             entitled: false,
             macf: None,
+            // Apple Silicon's 24 MHz (§9.6): a tick is not a nanosecond, so a reader that
+            // forgets to convert is caught.
+            timebase_hz: 24_000_000,
+            // RUSAGE_INFO_V6, xnu-8792 (macOS 13) and later (§9.2).
+            rusage_max_flavor: Some(6),
         }
+    }
+
+    /// The Mach tick rate this kernel reports (`hw.tbfrequency`): 24 MHz unless set, 10^9
+    /// as on Intel, where a tick is a nanosecond (§9.6).
+    pub fn with_timebase_hz(mut self, hz: u64) -> SimKernel {
+        self.timebase_hz = hz;
+        self
+    }
+
+    /// The newest `proc_pid_rusage` flavor this kernel knows (§9.2: 2 from macOS 10.9, 6
+    /// from macOS 13); `None` models a kernel without callnum 9, older than 10.9.
+    pub fn with_rusage_max_flavor(mut self, flavor: Option<u32>) -> SimKernel {
+        self.rusage_max_flavor = flavor;
+        self
     }
 
     /// Grants `com.apple.private.kernel.global-proc-info` (passes the same-euid check).
@@ -351,6 +381,7 @@ impl Kernel for SimKernel {
         match callnum {
             PROC_CALLNUM_LISTPIDS => self.listpids(table, &call, buf),
             PROC_CALLNUM_PIDINFO => self.pidinfo(table, &call, buf),
+            PROC_CALLNUM_PIDRUSAGE => self.pid_rusage(table, &call, buf),
             PROC_CALLNUM_PIDFDINFO | PROC_CALLNUM_PIDFILEPORTINFO => {
                 // No live process: ESRCH (no zombie lookup); otherwise the same-user check,
                 // then EINVAL, since no descriptor or fileport exists here.
@@ -389,5 +420,9 @@ impl Kernel for SimKernel {
             }
             _ => Err(Errno::ESRCH),
         }
+    }
+
+    fn timebase_hz(&self) -> Option<u64> {
+        Some(self.timebase_hz)
     }
 }

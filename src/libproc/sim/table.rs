@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use super::SimRusage;
+
 use crate::libproc::pidinfo::ProcTaskInfo;
 use crate::libproc::{
     NODEV, PROC_ALL_PIDS, PROC_FLAG_CONTROLT, PROC_FLAG_CTTY, PROC_FLAG_INEXIT, PROC_FLAG_SLEADER,
@@ -90,6 +92,9 @@ pub struct SimProc {
     /// the recorder's to read (its own, or as root): it was gone when asked. Full BSD info
     /// says ESRCH again, after the same-user check, so the replay records back the same.
     pub start_unknown: bool,
+    /// What `proc_pid_rusage` reports (§9.8); `None` for a replayed process the recorder
+    /// could not read, which answers ESRCH as it did then.
+    pub rusage: Option<SimRusage>,
 }
 
 impl SimProc {
@@ -127,6 +132,7 @@ impl SimProc {
             uniqueid_unknown: false,
             sid_unknown: false,
             start_unknown: false,
+            rusage: Some(SimRusage::default()),
         }
     }
 
@@ -357,6 +363,8 @@ impl SimTable {
         child.uniqueid_unknown = false;
         child.sid_unknown = false;
         child.start_unknown = false;
+        // A new process has used nothing yet and reaped nothing (§9.8).
+        child.rusage = Some(SimRusage::default());
         self.clock += 1;
         child.start_sec = 1_732_800_000 + self.clock;
         self.insert(child).expect("next_pid returns a free pid");
@@ -394,6 +402,10 @@ impl SimTable {
         if let Some(entry) = self.procs.get_mut(pid) {
             entry.proc.comm = c_field(comm);
             entry.proc.name = c_field(comm);
+            // xnu 8792 and later start the reaped children's times again from 0 (§9.4).
+            if let Some(rusage) = &mut entry.proc.rusage {
+                (rusage.child_user_ticks, rusage.child_system_ticks) = (0, 0);
+            }
             self.live.retain(|&p| p != pid);
             self.live.push(pid);
         }
@@ -427,8 +439,15 @@ impl SimTable {
         }
     }
 
-    /// The parent reaps zombie `pid`: it is gone.
+    /// The parent reaps zombie `pid`: it is gone, and its parent gains its CPU times and its
+    /// reaped children's (§9.4).
     pub fn reap(&mut self, pid: Pid) {
+        let dead = self.procs.get(pid).filter(|e| e.phase == Phase::Dead);
+        if let Some((ppid, Some(child))) = dead.map(|e| (e.proc.ppid, e.proc.rusage)) {
+            if let Some(Some(parent)) = self.procs.get_mut(ppid).map(|e| &mut e.proc.rusage) {
+                parent.add_reaped(&child);
+            }
+        }
         if self.procs.get(pid).is_some_and(|e| e.phase == Phase::Dead) {
             self.procs.remove(pid);
             self.zombies.retain(|&p| p != pid);
