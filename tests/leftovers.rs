@@ -44,12 +44,19 @@ fn ppid(pid: i32) -> Option<i32> {
 #[test]
 fn leftovers_of_a_gone_job_count_and_live_jobs_do_not() {
     let spawned_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    // A job in its own session that leaves two sleeps behind.
-    let mut job = Command::new("setsid")
-        .args(["sh", "-c", "sleep 600 & echo $!; sleep 600 & echo $!; exit"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("setsid sh");
+    // A job in its own session that leaves two sleeps behind: `setsid sh -c '...'`, with the
+    // setsid(2) done in the child here rather than by util-linux's setsid(1), so the fast
+    // tier needs no tool beyond sh.
+    let mut job = Command::new("sh");
+    job.args(["-c", "sleep 600 & echo $!; sleep 600 & echo $!; exit"]).stdout(Stdio::piped());
+    // SAFETY: setsid is async-signal-safe and touches no memory of ours; it runs in the
+    // child between fork and exec, as pre_exec requires.
+    unsafe {
+        job.pre_exec(|| {
+            if libc::setsid() == -1 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        });
+    }
+    let mut job = job.spawn().expect("setsid sh");
     let left = read_pids(&mut job, 2);
     let mut reaper = Reaper(left.clone());
     job.wait().expect("the job's shell exits");

@@ -82,6 +82,7 @@ fn escaped(value: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs promtool (scripts/setup.sh installs it)"]
 fn hostile_command_and_user_names_are_escaped_once_each_and_promtool_reads_them() {
     for os in [Os::Macos, Os::Linux] {
         let resources = collect::find("resources").unwrap().default_instance();
