@@ -52,7 +52,11 @@ fn static_binary() -> PathBuf {
 /// Copies this machine's /proc (the files the exporter reads) to `to`; returns the pids copied.
 fn copy_proc(to: &Path) -> usize {
     std::fs::create_dir_all(to.join("sys/kernel/pty")).unwrap();
-    for rel in ["stat", "sys/kernel/pid_max", "sys/kernel/pty/max"] {
+    std::fs::create_dir_all(to.join("sys/fs")).unwrap();
+    // What the files collector reads, as a host's /proc mounted into the container has it.
+    for rel in
+        ["stat", "sys/kernel/pid_max", "sys/kernel/pty/max", "sys/fs/file-nr", "sys/fs/nr_open"]
+    {
         std::fs::copy(Path::new("/proc").join(rel), to.join(rel)).unwrap();
     }
     let mut copied = 0;
