@@ -295,14 +295,13 @@ impl<K: Kernel> DarwinSource<K> {
             }
             // Full BSD info answers for one's own processes (§10.3); otherwise the uniqueid
             // (no uid check) lets the collector date it from when it was first seen.
-            match libproc::pid_bsd_info(&self.kernel, p.pid, false) {
-                Ok(info) if start_of(&info, p).is_some() => p.start = start_of(&info, p),
-                _ => {
-                    p.uniqueid = libproc::pid_uniqid_info(&self.kernel, p.pid, false)
-                        .ok()
-                        .map(|u| u.p_uniqueid)
-                        .or(p.uniqueid)
-                }
+            let info = libproc::pid_bsd_info(&self.kernel, p.pid, false);
+            p.start = info.ok().and_then(|info| start_of(&info, p));
+            if p.start.is_none() {
+                p.uniqueid = libproc::pid_uniqid_info(&self.kernel, p.pid, false)
+                    .ok()
+                    .map(|u| u.p_uniqueid)
+                    .or(p.uniqueid);
             }
         }
     }

@@ -85,6 +85,19 @@ struct State {
     calls: u64,
 }
 
+impl State {
+    /// The start of every system call here: number it, count it, and let the hook (a test,
+    /// or a churning world) change the table first.
+    fn enter(&mut self, call: Call) -> Call {
+        let call = Call { index: self.calls, ..call };
+        self.calls += 1;
+        if let Some(hook) = self.hook.as_mut() {
+            hook(&mut self.table, &call);
+        }
+        call
+    }
+}
+
 /// The locked table of a [`SimKernel`]; calls wait while a test holds it.
 pub struct TableGuard<'a>(MutexGuard<'a, State>);
 
@@ -337,22 +350,10 @@ fn uniqid_info(p: &SimProc) -> ProcUniqIdentifierInfo {
 }
 
 fn short_info(p: &SimProc) -> ProcBsdShortInfo {
-    ProcBsdShortInfo {
-        pbsi_pid: p.pid as u32,
-        pbsi_ppid: p.ppid as u32,
-        pbsi_pgid: p.pgid as u32,
-        pbsi_status: p.status,
-        pbsi_comm: p.comm,
-        // SLEADER and CTTY are computed only for full BSD info (§3.4).
-        pbsi_flags: p.flags_full() & !(PROC_FLAG_SLEADER | PROC_FLAG_CTTY),
-        pbsi_uid: p.euid,
-        pbsi_gid: p.egid,
-        pbsi_ruid: p.ruid,
-        pbsi_rgid: p.rgid,
-        pbsi_svuid: p.svuid,
-        pbsi_svgid: p.svgid,
-        pbsi_rfu: 0,
-    }
+    let mut short = bsd_info(p).short();
+    // SLEADER and CTTY are computed only for full BSD info (§3.4).
+    short.pbsi_flags &= !(PROC_FLAG_SLEADER | PROC_FLAG_CTTY);
+    short
 }
 
 impl Kernel for SimKernel {
@@ -365,19 +366,9 @@ impl Kernel for SimKernel {
         buf: Option<&mut [u8]>,
     ) -> Result<usize, Errno> {
         let mut state = self.lock();
-        let call = Call {
-            index: state.calls,
-            callnum,
-            pid,
-            flavor,
-            arg,
-            buf_len: buf.as_ref().map(|b| b.len()),
-        };
-        state.calls += 1;
-        let State { table, hook, .. } = &mut *state;
-        if let Some(hook) = hook.as_mut() {
-            hook(table, &call);
-        }
+        let buf_len = buf.as_ref().map(|b| b.len());
+        let call = state.enter(Call { index: 0, callnum, pid, flavor, arg, buf_len });
+        let table = &mut state.table;
         match callnum {
             PROC_CALLNUM_LISTPIDS => self.listpids(table, &call, buf),
             PROC_CALLNUM_PIDINFO => self.pidinfo(table, &call, buf),
@@ -407,14 +398,8 @@ impl Kernel for SimKernel {
     /// table, so it gets ESRCH too (nothing here asks about pid 0).
     fn getsid(&self, pid: i32) -> Result<i32, Errno> {
         let mut state = self.lock();
-        let call =
-            Call { index: state.calls, callnum: GETSID, pid, flavor: 0, arg: 0, buf_len: None };
-        state.calls += 1;
-        let State { table, hook, .. } = &mut *state;
-        if let Some(hook) = hook.as_mut() {
-            hook(table, &call);
-        }
-        match table.lookup(pid) {
+        state.enter(Call { index: 0, callnum: GETSID, pid, flavor: 0, arg: 0, buf_len: None });
+        match state.table.lookup(pid) {
             Some((proc, phase)) if pid != 0 && phase != Phase::Dead && !proc.sid_unknown => {
                 Ok(proc.sid)
             }
